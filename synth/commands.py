@@ -1,0 +1,2 @@
+"""CLI commands of the synth package (codec, corpus, training)."""
+COMMANDS: list = []
