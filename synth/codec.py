@@ -1,0 +1,98 @@
+"""The codec interface every backend implements, and the loader that picks one.
+
+A codec turns 1-channel audio into K parallel streams of discrete tokens at a
+fixed frame rate and back:
+
+    encode(wav: FloatTensor[B, N] or [N]) -> LongTensor[B, K, T] (or [K, T] for 1-D input)
+    decode(codes: LongTensor[B, K, T] or [K, T]) -> FloatTensor[B, N] (or [N])
+"""
+from __future__ import annotations
+
+import abc
+import os
+
+import torch
+
+
+class CodecError(Exception):
+    """A codec cannot be loaded or used; the message says what to do."""
+
+    exit_code = 5
+
+
+class Codec(abc.ABC):
+    """Abstract codec: sample rate, frame rate, K codebooks of a fixed size."""
+
+    name: str
+    sample_rate: int
+    frame_rate: float
+    n_codebooks: int
+    codebook_size: int
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate / self.frame_rate))
+
+    @abc.abstractmethod
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav [B, N] float -> codes [B, K, T] long."""
+
+    @abc.abstractmethod
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, K, T] long -> wav [B, N] float."""
+
+    @torch.inference_mode()
+    def encode(self, wav: torch.Tensor) -> torch.Tensor:
+        wav = torch.as_tensor(wav, dtype=torch.float32)
+        single = wav.dim() == 1
+        if wav.dim() not in (1, 2):
+            raise CodecError(f"encode expects audio of shape [N] or [B, N], got {list(wav.shape)}")
+        if wav.shape[-1] == 0:
+            raise CodecError("cannot encode empty audio")
+        codes = self._encode(wav[None] if single else wav)
+        return codes[0] if single else codes
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        codes = torch.as_tensor(codes, dtype=torch.long)
+        single = codes.dim() == 2
+        if codes.dim() not in (2, 3):
+            raise CodecError(f"decode expects codes of shape [K, T] or [B, K, T], "
+                             f"got {list(codes.shape)}")
+        if codes.shape[-2] > self.n_codebooks or codes.shape[-2] < 1:
+            raise CodecError(f"codes have {codes.shape[-2]} codebooks; this codec has "
+                             f"{self.n_codebooks}")
+        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
+            raise CodecError(f"code values must lie in [0, {self.codebook_size})")
+        wav = self._decode(codes[None] if single else codes)
+        return wav[0] if single else wav
+
+    def codewords(self, k: int):
+        """Codewords of codebook k as a float array [codebook_size, D].
+
+        Both backends wrap an encodec-style model whose residual VQ keeps one
+        EuclideanCodebook per stage.
+        """
+        return self.model.quantizer.vq.layers[k]._codebook.embed.detach().numpy().copy()
+
+    def info(self) -> dict:
+        return {"name": self.name, "sample_rate": self.sample_rate, "frame_rate": self.frame_rate,
+                "n_codebooks": self.n_codebooks, "codebook_size": self.codebook_size}
+
+
+CODECS = ("compact-16k", "encodec-24k")
+DEFAULT_CODEC = "compact-16k"
+
+
+def load_codec(name: str | None = None, checkpoint: str | os.PathLike | None = None) -> Codec:
+    """Load a codec backend by name (default: the embedded compact-16k)."""
+    name = name or os.environ.get("VOXSEAL_CODEC") or DEFAULT_CODEC
+    if name == "compact-16k":
+        from synth.compact_codec import CompactCodec
+
+        return CompactCodec.load(checkpoint)
+    if name == "encodec-24k":
+        from synth.encodec24 import Encodec24Codec
+
+        return Encodec24Codec.load(checkpoint)
+    raise CodecError(f"unknown codec {name!r}; choose one of: {', '.join(CODECS)}")

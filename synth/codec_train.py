@@ -1,0 +1,214 @@
+"""Training the compact codec: reconstruction first, then re-encoding consistency.
+
+Phase 1 (first `recon_fraction` of the time budget): multi-scale log-mel loss
+plus the VQ commitment penalty. Phase 2 adds the consistency objective that
+makes tokens survive decode -> edit -> re-encode: the decoded audio goes
+through a random mild edit (sample shift, gain, white noise, ~4 kHz low-pass,
+MP3 32 kbps as a straight-through estimate), is encoded again, and a
+cross-entropy asks its latents to land on the original codebook-1 (and, with
+less weight, codebook-2) codewords; logits are minus squared distances to all
+codewords.
+
+Training is time-budgeted (`minutes`), checkpoints every `checkpoint_every_s`
+to `<out>.train.pt` and resumes from it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synth.audio import decode_bytes, encode_audio, load_audio
+from synth.compact_codec import CompactCodecModel, CompactConfig, _sq_dist, save_checkpoint
+from synth.corpus import read_corpus
+from synth.fileio import atomic_open
+from synth.mel import multiscale_mel_loss
+
+
+@dataclass
+class TrainConfig:
+    minutes: float = 60.0
+    batch_size: int = 8
+    segment_seconds: float = 1.0
+    lr: float = 5e-4
+    recon_fraction: float = 0.4
+    consistency_weight: float = 0.05
+    mp3_probability: float = 0.2
+    seed: int = 0
+    checkpoint_every_s: float = 120.0
+    threads: int = 2
+    log_every: int = 50
+    max_steps: int | None = None  # stop early (tests); None = use the whole time budget
+
+
+class Batcher:
+    """Random fixed-length crops from the corpus' training utterances."""
+
+    def __init__(self, wavs: list[np.ndarray], segment: int, rng: random.Random) -> None:
+        self.wavs = [w for w in wavs if len(w) >= segment // 2]
+        if not self.wavs:
+            raise ValueError("corpus has no usable training audio")
+        self.weights = [len(w) for w in self.wavs]
+        self.segment = segment
+        self.rng = rng
+
+    def __call__(self, n: int) -> torch.Tensor:
+        out = np.zeros((n, self.segment), dtype=np.float32)
+        for i, w in enumerate(self.rng.choices(self.wavs, self.weights, k=n)):
+            if len(w) > self.segment:
+                s = self.rng.randrange(len(w) - self.segment)
+                out[i] = w[s:s + self.segment]
+            else:
+                out[i, :len(w)] = w
+            out[i] *= 10 ** (self.rng.uniform(-6, 3) / 20)
+        return torch.from_numpy(out)
+
+
+def _lowpass_kernel(cutoff: float, sample_rate: int, taps: int = 63) -> torch.Tensor:
+    t = torch.arange(taps) - (taps - 1) / 2
+    h = torch.sinc(2 * cutoff / sample_rate * t) * torch.hann_window(taps, periodic=False)
+    return (h / h.sum())[None, None]
+
+
+def random_edit(y: torch.Tensor, sample_rate: int, rng: random.Random, mp3_p: float) -> torch.Tensor:
+    """A random mild edit of y [B, N], differentiable (MP3 as straight-through)."""
+    kind = rng.choice(["none", "shift", "gain", "noise", "lowpass", "mp3"])
+    if kind == "mp3" and rng.random() > mp3_p / (1 / 6):
+        kind = "noise"
+    if kind == "shift":
+        s = rng.randint(-40, 40)
+        return torch.roll(y, s, dims=-1)
+    if kind == "gain":
+        return y * 10 ** (rng.uniform(-4, 4) / 20)
+    if kind == "noise":
+        snr = rng.uniform(20, 40)
+        p = y.pow(2).mean(-1, keepdim=True).clamp_min(1e-8)
+        return y + torch.randn_like(y) * torch.sqrt(p / 10 ** (snr / 10))
+    if kind == "lowpass":
+        k = _lowpass_kernel(rng.uniform(3500, 4000), sample_rate)
+        return F.conv1d(y[:, None], k, padding=k.shape[-1] // 2)[:, 0]
+    if kind == "mp3":
+        with torch.no_grad():
+            coded = []
+            for row in y.detach().numpy():
+                data = encode_audio(row, sample_rate, "mp3", bitrate=32000)
+                dec = decode_bytes(data, "mp3", sample_rate)
+                dec = np.pad(dec, (0, max(0, len(row) - len(dec))))[: len(row)]
+                coded.append(dec)
+            coded = torch.from_numpy(np.stack(coded))
+        return y + (coded - y).detach()
+    return y
+
+
+def consistency_loss(model: CompactCodecModel, y: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """CE of re-encoded latents against the original codes of codebooks 1 and 2.
+
+    y [B, N] decoded (edited) audio; codes [K, B, T] from the first encode.
+    """
+    z = model.encoder(y[:, None])  # [B, D, T']
+    t = min(z.shape[-1], codes.shape[-1])
+    z = z[..., :t].transpose(1, 2).reshape(-1, z.shape[1])  # [B*T, D]
+    loss = z.new_zeros(())
+    residual = z
+    for k, weight in ((0, 1.0), (1, 0.3)):
+        cb = model.codebooks[k].embed.detach()
+        target = codes[k, :, :t].reshape(-1)
+        loss = loss + weight * F.cross_entropy(-_sq_dist(residual, cb), target)
+        residual = residual - cb[target]
+    return loss
+
+
+def train_codec(corpus: str | Path, out: str | Path, cfg: TrainConfig,
+                model_cfg: CompactConfig | None = None,
+                log: Callable[[dict], None] = print,
+                progress: Callable[[float], None] | None = None) -> dict:
+    """Train (or resume) the compact codec; writes `out` (fp16) and `<out>.train.pt`."""
+    torch.set_num_threads(cfg.threads)
+    model_cfg = model_cfg or CompactConfig()
+    out = Path(out)
+    state_path = out.with_name(out.name + ".train.pt")
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    utts = read_corpus(corpus, "train")
+    wavs = [load_audio(Path(corpus) / u.path, model_cfg.sample_rate)[0] for u in utts]
+    batcher = Batcher(wavs, int(cfg.segment_seconds * model_cfg.sample_rate), rng)
+    model = CompactCodecModel(model_cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    step, elapsed = 0, 0.0
+    if state_path.is_file():
+        blob = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        step, elapsed = blob["step"], blob["elapsed"]
+        rng.setstate(blob["rng"])
+        log({"event": "resumed", "step": step, "elapsed_s": round(elapsed, 1)})
+    else:
+        init_batch = batcher(32)[:, None]
+        model.data_dependent_init_(init_batch)
+        with torch.no_grad():
+            lat = torch.cat([model.encoder(batcher(16)[:, None]) for _ in range(8)])
+        model.init_codebooks_(lat.transpose(1, 2).reshape(-1, lat.shape[1]))
+        log({"event": "initialised", "latent_vectors": int(lat.shape[0] * lat.shape[2])})
+    budget = cfg.minutes * 60.0
+    model.train()
+    t_last_ckpt = time.time()
+    t0 = time.time() - elapsed
+    sr = model_cfg.sample_rate
+
+    def save_state() -> None:  # full precision + optimizer: what resuming needs
+        with atomic_open(state_path, "wb") as fh:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "elapsed": time.time() - t0, "rng": rng.getstate()}, fh)
+
+    running: dict[str, float] = {}
+    while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
+        frac = (time.time() - t0) / budget
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        x = batcher(cfg.batch_size)
+        y, codes, penalty, _ = model(x[:, None])
+        y = y[:, 0, : x.shape[-1]]
+        rec = multiscale_mel_loss(y, x, sr)
+        loss = rec + penalty
+        parts = {"mel": rec.item(), "commit": penalty.item()}
+        if frac >= cfg.recon_fraction:
+            cons = consistency_loss(model, random_edit(y, sr, rng, cfg.mp3_probability), codes)
+            loss = loss + cfg.consistency_weight * cons
+            parts["consistency"] = cons.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        step += 1
+        for k, v in parts.items():
+            running[k] = 0.98 * running.get(k, v) + 0.02 * v
+        if step % cfg.log_every == 0:
+            log({"step": step, "elapsed_s": round(time.time() - t0, 1), "lr": opt.param_groups[0]["lr"],
+                 **{k: round(v, 4) for k, v in running.items()}})
+        if progress:
+            progress(min(1.0, frac))
+        if time.time() - t_last_ckpt > cfg.checkpoint_every_s:
+            save_state()
+            t_last_ckpt = time.time()
+    save_state()
+    model.eval()
+    save_checkpoint(out, model, half=True, extra={"train": {"steps": step, "minutes": cfg.minutes,
+                                                            "corpus": str(corpus)}})
+    summary = {"event": "done", "steps": step, "out": str(out), **{k: round(v, 4) for k, v in running.items()}}
+    log(summary)
+    return summary
+
+
+def jsonl_logger(path: Path) -> Callable[[dict], None]:
+    def log(rec: dict) -> None:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+    return log

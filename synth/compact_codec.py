@@ -1,0 +1,258 @@
+"""Backend `compact-16k`: a small EnCodec-architecture codec trained by VoxSeal.
+
+Built from the encodec package's own modules (SEANet encoder and decoder,
+residual vector quantiser); 16 kHz, hop 320 (50 Hz), 8 codebooks of 1024.
+Three fixes for the package's training traps on CPU live here:
+
+- `StableCodebook` replaces dead codes *after* the EMA update (the package does
+  it before, so the update overwrites the replacement) and scales the dead-code
+  threshold to the batch (the package's fixed threshold of 2 assumes ~5000
+  frames per batch; ours has ~400);
+- `kmeans_init_` computes distances by one matmul instead of the package's
+  [N, C, D] broadcast, which takes minutes on CPU;
+- `data_dependent_init_` rescales every weight-normed convolution on a real
+  batch so activations start at unit variance (with default init the encoder
+  gets ~1e-4 of the decoder's gradient and barely learns).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from synth._encodec_compat import import_encodec
+from synth.codec import Codec, CodecError
+from synth.fileio import atomic_open
+
+_encodec = import_encodec()
+from encodec.modules import SEANetDecoder, SEANetEncoder  # noqa: E402
+from encodec.quantization import ResidualVectorQuantizer  # noqa: E402
+from encodec.quantization.core_vq import EuclideanCodebook  # noqa: E402
+
+ASSET = Path(__file__).parent / "assets" / "compact16k.pt"
+
+
+@dataclass(frozen=True)
+class CompactConfig:
+    sample_rate: int = 16_000
+    ratios: tuple[int, ...] = (8, 5, 4, 2)
+    n_filters: int = 16
+    dimension: int = 64
+    lstm: int = 1
+    n_codebooks: int = 8
+    codebook_size: int = 1024
+    dead_code_fraction: float = 0.05
+
+    @property
+    def hop_length(self) -> int:
+        h = 1
+        for r in self.ratios:
+            h *= r
+        return h
+
+
+def _sq_dist(x: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+    """Squared distances [N, C] between x [N, D] and embed [C, D] by one matmul."""
+    return x.pow(2).sum(1, keepdim=True) - 2 * x @ embed.t() + embed.pow(2).sum(1)[None]
+
+
+class StableCodebook(EuclideanCodebook):
+    """EuclideanCodebook with dead-code replacement that survives the EMA update."""
+
+    def __init__(self, dim: int, codebook_size: int, decay: float = 0.99,
+                 dead_code_fraction: float = 0.05) -> None:
+        super().__init__(dim, codebook_size, kmeans_init=False, decay=decay,
+                         threshold_ema_dead_code=0)
+        self.dead_code_fraction = dead_code_fraction
+
+    def expire_codes_(self, batch_samples: torch.Tensor) -> None:
+        return  # the parent calls this before its EMA update; we replace after it
+
+    def forward(self, x: torch.Tensor):
+        quantize, embed_ind = super().forward(x)
+        if self.training and self.dead_code_fraction > 0:
+            flat = x.reshape(-1, x.shape[-1]).detach()
+            expected = flat.shape[0] / self.codebook_size  # mean EMA count of a live code
+            dead = self.cluster_size < self.dead_code_fraction * expected
+            n_dead = int(dead.sum())
+            if n_dead:
+                pick = flat[torch.randint(0, flat.shape[0], (n_dead,))]
+                pick = pick + 1e-3 * pick.std() * torch.randn_like(pick)
+                self.embed.data[dead] = pick
+                self.cluster_size.data[dead] = expected
+                self.embed_avg.data[dead] = pick * expected
+        return quantize, embed_ind
+
+    @torch.no_grad()
+    def kmeans_init_(self, data: torch.Tensor, iters: int = 10) -> None:
+        """k-means on data [N, D] with matmul distances; sets codewords and EMA state."""
+        n = data.shape[0]
+        means = data[torch.randperm(n)[: self.codebook_size]].clone()
+        if means.shape[0] < self.codebook_size:
+            extra = data[torch.randint(0, n, (self.codebook_size - means.shape[0],))]
+            means = torch.cat([means, extra + 1e-3 * torch.randn_like(extra)])
+        counts = torch.zeros(self.codebook_size)
+        for _ in range(iters):
+            assign = _sq_dist(data, means).argmin(1)
+            counts = torch.bincount(assign, minlength=self.codebook_size).float()
+            sums = torch.zeros_like(means).index_add_(0, assign, data)
+            live = counts > 0
+            means[live] = sums[live] / counts[live, None]
+        self.embed.data.copy_(means)
+        # EMA counts are per training batch (~400 frames): start them at that scale.
+        self.cluster_size.data.copy_(counts / n * 400)
+        self.embed_avg.data.copy_(means * self.cluster_size[:, None])
+        self.inited.data.fill_(1.0)
+
+
+class CompactCodecModel(nn.Module):
+    """SEANet encoder -> residual VQ -> SEANet decoder.
+
+    forward(wav [B, 1, N]) -> (reconstruction [B, 1, N], codes [K, B, T],
+    commitment penalty, pre-quantisation latents [B, D, T]).
+    """
+
+    def __init__(self, config: CompactConfig = CompactConfig()) -> None:
+        super().__init__()
+        self.config = config
+        kw = dict(channels=1, dimension=config.dimension, n_filters=config.n_filters,
+                  ratios=list(config.ratios), lstm=config.lstm)
+        with warnings.catch_warnings():
+            # encodec builds its convs with torch.nn.utils.weight_norm (deprecated, still correct)
+            warnings.simplefilter("ignore", FutureWarning)
+            self.encoder = SEANetEncoder(**kw)
+            self.decoder = SEANetDecoder(**kw)
+        self.quantizer = ResidualVectorQuantizer(
+            dimension=config.dimension, n_q=config.n_codebooks, bins=config.codebook_size,
+            kmeans_init=False, threshold_ema_dead_code=0)
+        for layer in self.quantizer.vq.layers:
+            layer._codebook = StableCodebook(config.dimension, config.codebook_size,
+                                             dead_code_fraction=config.dead_code_fraction)
+
+    @property
+    def codebooks(self) -> list[StableCodebook]:
+        return [layer._codebook for layer in self.quantizer.vq.layers]
+
+    def forward(self, wav: torch.Tensor):
+        z = self.encoder(wav)
+        q = self.quantizer(z, self.config.sample_rate)
+        return self.decoder(q.quantized), q.codes, q.penalty, z
+
+    def encode_codes(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav [B, 1, N] -> codes [B, K, T]."""
+        z = self.encoder(wav)
+        return self.quantizer.encode(z, self.config.sample_rate).transpose(0, 1)
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, K, T] (K may be fewer than n_codebooks) -> wav [B, 1, N]."""
+        return self.decoder(self.quantizer.decode(codes.transpose(0, 1)))
+
+    @torch.no_grad()
+    def data_dependent_init_(self, wav: torch.Tensor, out_std: float = 0.1) -> None:
+        """Rescale each weight-normed conv so its output has unit std on `wav` [B, 1, N]."""
+        convs = [m for m in self.modules()
+                 if isinstance(m, nn.Conv1d | nn.ConvTranspose1d) and hasattr(m, "weight_g")]
+        last = convs[-1]  # the decoder's output layer: waveform scale, not unit
+
+        def hook(module, _inp, out):
+            target = out_std if module is last else 1.0
+            std = out.std().clamp_min(1e-6)
+            scale = target / std
+            module.weight_g.mul_(scale)
+            if module.bias is not None:
+                module.bias.mul_(scale)
+            return out * scale
+
+        handles = [m.register_forward_hook(hook) for m in convs]
+        try:
+            z = self.encoder(wav)
+            self.decoder(z)
+        finally:
+            for h in handles:
+                h.remove()
+
+    @torch.no_grad()
+    def init_codebooks_(self, latents: torch.Tensor) -> None:
+        """k-means init of each RVQ stage on latents [N, D], on the running residual."""
+        residual = latents.clone()
+        for cb in self.codebooks:
+            cb.kmeans_init_(residual)
+            residual = residual - cb.embed[_sq_dist(residual, cb.embed).argmin(1)]
+
+
+def save_checkpoint(path: str | os.PathLike, model: CompactCodecModel, *, half: bool = False,
+                    extra: dict | None = None) -> None:
+    """Atomically save config + weights (fp16 for shipping when `half`)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in model.state_dict().items()}
+    blob = {"format": "voxseal-compact-codec-1", "config": asdict(model.config),
+            "state_dict": state, **(extra or {})}
+    with atomic_open(path, "wb") as fh:
+        torch.save(blob, fh)
+
+
+def load_model(path: str | os.PathLike) -> tuple[CompactCodecModel, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise CodecError(f"codec checkpoint not found: {path}; train one with "
+                         f"`voxseal train codec` or reinstall VoxSeal")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("format") != "voxseal-compact-codec-1":
+            raise ValueError("not a VoxSeal compact codec checkpoint")
+        cfg = dict(blob["config"])
+        cfg["ratios"] = tuple(cfg["ratios"])
+        model = CompactCodecModel(CompactConfig(**cfg))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in blob["state_dict"].items()})
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(f"cannot load codec checkpoint {path}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return model.eval(), blob
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class CompactCodec(Codec):
+    name = "compact-16k"
+
+    def __init__(self, model: CompactCodecModel, checkpoint_sha256: str | None = None) -> None:
+        self.model = model.eval()
+        c = model.config
+        self.sample_rate = c.sample_rate
+        self.frame_rate = c.sample_rate / c.hop_length
+        self.n_codebooks = c.n_codebooks
+        self.codebook_size = c.codebook_size
+        self.checkpoint_sha256 = checkpoint_sha256
+
+    @classmethod
+    def load(cls, checkpoint: str | os.PathLike | None = None) -> CompactCodec:
+        path = Path(checkpoint) if checkpoint else ASSET
+        model, _ = load_model(path)
+        return cls(model, file_sha256(path))
+
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        hop = self.hop_length
+        pad = (-wav.shape[-1]) % hop
+        if pad:
+            wav = torch.nn.functional.pad(wav, (0, pad))
+        return self.model.encode_codes(wav[:, None, :])
+
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.model.decode_codes(codes)[:, 0, :]
+
+    def info(self) -> dict:
+        return {**super().info(), "checkpoint_sha256": self.checkpoint_sha256}

@@ -1,0 +1,179 @@
+"""Codec interface, the embedded compact-16k, the pretrained-EnCodec loading path, training."""
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from synth.codec import CodecError, load_codec
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return load_codec("compact-16k")
+
+
+def test_encodec_imports_without_torchaudio():
+    from synth._encodec_compat import import_encodec
+
+    enc = import_encodec()
+    assert hasattr(enc, "EncodecModel")
+    assert "torchaudio" not in sys.modules
+    placeholder = enc.utils.torchaudio
+    with pytest.raises(ImportError, match="does not install torchaudio"):
+        getattr(placeholder, "load")  # noqa: B009
+
+
+def test_shapes_and_properties(codec):
+    assert (codec.sample_rate, codec.frame_rate, codec.n_codebooks, codec.codebook_size) == (
+        16_000, 50.0, 8, 1024)
+    x = torch.randn(16_000) * 0.1
+    codes = codec.encode(x)
+    assert codes.dtype == torch.long and codes.shape == (8, 50)
+    assert int(codes.min()) >= 0 and int(codes.max()) < 1024
+    wav = codec.decode(codes)
+    assert wav.shape == (16_000,) and torch.isfinite(wav).all()
+
+
+def test_partial_frames_are_padded(codec):
+    assert codec.encode(torch.randn(16_001) * 0.1).shape == (8, 51)
+
+
+def test_batched_equals_single_and_is_deterministic(codec):
+    x = torch.randn(2, 8000) * 0.1
+    batch = codec.encode(x)
+    assert batch.shape == (2, 8, 25)
+    assert torch.equal(batch[1], codec.encode(x[1]))
+    assert torch.equal(codec.encode(x[0]), codec.encode(x[0]))
+    dec = codec.decode(batch)
+    assert dec.shape == (2, 8000)
+    assert torch.allclose(dec[0], codec.decode(batch[0]), atol=1e-5)
+
+
+def test_decode_with_fewer_codebooks(codec):
+    codes = codec.encode(torch.randn(8000) * 0.1)
+    assert codec.decode(codes[:1]).shape == (8000,)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.zeros(9, 10, dtype=torch.long), "codebooks"),
+    (torch.full((8, 10), 1024), r"\[0, 1024\)"),
+    (torch.full((8, 10), -1), r"\[0, 1024\)"),
+    (torch.zeros(10, dtype=torch.long), "shape"),
+])
+def test_decode_rejects_bad_codes(codec, bad, match):
+    with pytest.raises(CodecError, match=match):
+        codec.decode(bad)
+
+
+def test_encode_rejects_empty_and_bad_shapes(codec):
+    with pytest.raises(CodecError, match="empty"):
+        codec.encode(torch.zeros(0))
+    with pytest.raises(CodecError, match="shape"):
+        codec.encode(torch.zeros(1, 1, 100))
+
+
+def test_shipped_checkpoint_is_fp16_and_small():
+    from synth.compact_codec import ASSET
+
+    blob = torch.load(ASSET, map_location="cpu", weights_only=True)
+    floats = [v for v in blob["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert ASSET.stat().st_size <= 8 * 1024 * 1024
+
+
+def test_unknown_codec_and_bad_checkpoint(tmp_path):
+    with pytest.raises(CodecError, match="unknown codec"):
+        load_codec("nope")
+    with pytest.raises(CodecError, match="not found"):
+        load_codec("compact-16k", tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CodecError, match="cannot load"):
+        load_codec("compact-16k", tmp_path / "junk.pt")
+
+
+# ---------------------------------------------------------------- encodec-24k
+@pytest.fixture(scope="module")
+def encodec_state(tmp_path_factory):
+    from synth._encodec_compat import import_encodec
+
+    torch.manual_seed(0)
+    model = import_encodec().EncodecModel.encodec_model_24khz(pretrained=False)
+    path = tmp_path_factory.mktemp("ckpt") / "my-encodec.th"
+    torch.save(model.state_dict(), path)
+    return path, model
+
+
+def test_encodec24_loads_a_checkpoint_file(encodec_state):
+    from synth.encodec24 import Encodec24Codec
+
+    path, reference = encodec_state
+    codec = Encodec24Codec.load(path, verify_checksum=False)
+    assert (codec.sample_rate, codec.frame_rate, codec.n_codebooks) == (24_000, 75.0, 8)
+    x = torch.randn(24_000) * 0.1
+    codes = codec.encode(x)
+    assert codes.shape == (8, 75)
+    # the weights are the ones we wrote, not a fresh random init
+    for k, v in reference.state_dict().items():
+        assert torch.equal(codec.model.state_dict()[k], v)
+    assert codec.decode(codes).shape == (24_000,)
+
+
+def test_encodec24_package_loader_checks_the_checksum(encodec_state, tmp_path, monkeypatch):
+    from synth.encodec24 import CHECKPOINT_NAME, hub_checkpoint_path
+
+    path, _ = encodec_state
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.delenv("VOXSEAL_ENCODEC_CHECKPOINT", raising=False)
+    with pytest.raises(CodecError, match="weights not found.*" + CHECKPOINT_NAME):
+        load_codec("encodec-24k")
+    hub_checkpoint_path().parent.mkdir(parents=True)
+    hub_checkpoint_path().write_bytes(path.read_bytes())
+    # found in the hub cache and handed to encodec's own loader, which refuses a
+    # file whose SHA-256 does not match the published one
+    with pytest.raises(CodecError, match="cannot load EnCodec checkpoint"):
+        load_codec("encodec-24k")
+
+
+def test_encodec24_rejects_misnamed_file_when_verifying(encodec_state):
+    path, _ = encodec_state
+    with pytest.raises(CodecError, match="must be named"):
+        load_codec("encodec-24k", path)
+
+
+# ---------------------------------------------------------------- training
+def test_a_few_training_steps_lower_the_loss(tmp_path):
+    import soundfile as sf
+
+    from synth.codec_train import TrainConfig, train_codec
+    from synth.compact_codec import CompactConfig, load_model
+
+    (tmp_path / "wavs").mkdir()
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(3):
+        t = np.arange(16_000 * 2) / 16_000
+        f0 = 120 + 40 * i
+        wav = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 8)) * 0.1
+        wav = (wav * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.003 * rng.standard_normal(len(t)))
+        sf.write(tmp_path / "wavs" / f"{i}.wav", wav.astype(np.float32), 16_000)
+        lines.append(json.dumps({"id": str(i), "path": f"wavs/{i}.wav", "text": "x", "speaker": "s",
+                                 "split": "train", "seconds": 2.0, "phonemes": "", "phones": None}))
+    (tmp_path / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    records = []
+    cfg = TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3, recon_fraction=0.5,
+                      max_steps=40, log_every=1, threads=1)
+    small = CompactConfig(n_filters=4, dimension=16, lstm=0, n_codebooks=2, codebook_size=32)
+    out = tmp_path / "c.pt"
+    train_codec(tmp_path, out, cfg, small, log=records.append)
+    mel = [r["mel"] for r in records if "mel" in r and "step" in r]
+    assert len(mel) >= 30
+    assert np.mean(mel[-5:]) < 0.8 * np.mean(mel[:5])
+    model, blob = load_model(out)
+    assert blob["train"]["steps"] == 40
+    # resuming continues from the saved state instead of starting over
+    cfg.max_steps = 45
+    records.clear()
+    train_codec(tmp_path, out, cfg, small, log=records.append)
+    assert records[0]["event"] == "resumed" and records[0]["step"] == 40
