@@ -1,0 +1,138 @@
+"""Codec benchmark (foundation issue): quality, re-encoding stability, speed, memory.
+
+    .venv/bin/python benchmarks/codec.py --corpus data/corpus [--clips 40] [--codec-checkpoint PATH]
+
+On held-out sentences of the training voices and of the held-out voice:
+STOI and PESQ-WB after a round trip; per-codebook token agreement after
+decode -> edit -> re-encode for every stability edit; encode/decode speed as
+multiples of real time on this machine's threads; peak RSS for a 60 s clip
+(measured in a fresh subprocess). Prints tables and writes JSON with --json-out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from synth.audio import load_audio  # noqa: E402
+from synth.codec import load_codec  # noqa: E402
+from synth.corpus import HELD_OUT_VOICES, read_corpus  # noqa: E402
+from synth.edits import stability_edits  # noqa: E402
+from synth.stability import measure_stability  # noqa: E402
+
+TARGETS = {"stoi": 0.90, "pesq_wb": 2.0, "clean": 0.85, "mp3-32k": 0.6, "noise-30db": 0.6,
+           "resample-8k": 0.6, "encode_x": 100, "decode_x": 50, "peak_mb_60s": 1536}
+
+
+def quality(codec, clips):
+    from pesq import pesq
+    from pystoi import stoi
+
+    s, p = [], []
+    for x in clips:
+        y = codec.decode(codec.encode(torch.from_numpy(x))).numpy()[: len(x)]
+        s.append(stoi(x, y, codec.sample_rate, extended=False))
+        try:
+            p.append(pesq(codec.sample_rate, x, y, "wb"))
+        except Exception:  # pesq refuses clips it finds no speech in
+            pass
+    return float(np.mean(s)), float(np.mean(p)) if p else float("nan")
+
+
+def speed(codec, seconds=10.0, repeats=3):
+    x = torch.randn(int(seconds * codec.sample_rate)) * 0.1
+    codec.decode(codec.encode(x[: codec.sample_rate]))  # warm-up
+    enc, dec = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        codes = codec.encode(x)
+        enc.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        codec.decode(codes)
+        dec.append(time.perf_counter() - t)
+    return seconds / min(enc), seconds / min(dec)
+
+
+PEAK_SCRIPT = """
+import resource, sys, torch
+sys.path.insert(0, {root!r})
+from synth.codec import load_codec
+torch.set_num_threads({threads})
+c = load_codec(None, {ckpt!r})
+x = torch.randn(60 * c.sample_rate) * 0.1
+c.decode(c.encode(x))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def peak_memory_mb(ckpt, threads):
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=str(ROOT), ckpt=ckpt,
+                                                                  threads=threads)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=str(ROOT / "data" / "corpus"))
+    ap.add_argument("--clips", type=int, default=40, help="eval clips per group")
+    ap.add_argument("--codec-checkpoint", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json-out", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    codec = load_codec("compact-16k", args.codec_checkpoint)
+    utts = read_corpus(args.corpus, "eval")
+    groups = {
+        "seen voices": [u for u in utts if u.speaker not in HELD_OUT_VOICES][: args.clips],
+        "held-out voice": [u for u in utts if u.speaker in HELD_OUT_VOICES][: args.clips],
+    }
+    edits = stability_edits(codec.hop_length)
+    results: dict = {"codec": codec.info(), "groups": {}}
+    for name, group in groups.items():
+        clips = [load_audio(Path(args.corpus) / u.path, codec.sample_rate)[0] for u in group]
+        t = time.time()
+        stoi_v, pesq_v = quality(codec, clips)
+        agreement, _ = measure_stability(codec, clips, edits)
+        results["groups"][name] = {"clips": len(clips), "minutes": round(sum(map(len, clips)) / 16000 / 60, 2),
+                                   "stoi": round(stoi_v, 3), "pesq_wb": round(pesq_v, 3),
+                                   "agreement": agreement, "seconds": round(time.time() - t, 1)}
+    enc_x, dec_x = speed(codec)
+    ckpt = args.codec_checkpoint or str(ROOT / "synth" / "assets" / "compact16k.pt")
+    results["speed"] = {"threads": args.threads, "encode_x_realtime": round(enc_x, 1),
+                        "decode_x_realtime": round(dec_x, 1),
+                        "peak_rss_mb_60s": round(peak_memory_mb(ckpt, args.threads), 1)}
+
+    print(f"codec {codec.name}  checkpoint sha256 {codec.checkpoint_sha256[:16]}")
+    print(f"{'group':16} {'clips':>5} {'STOI':>6} {'PESQ-WB':>8}   (targets: STOI >= {TARGETS['stoi']}, "
+          f"PESQ-WB >= {TARGETS['pesq_wb']})")
+    for name, g in results["groups"].items():
+        print(f"{name:16} {g['clips']:>5} {g['stoi']:>6.3f} {g['pesq_wb']:>8.3f}")
+    print("\ntoken agreement after decode -> edit -> re-encode (codebooks 1..4; targets: cb1 clean >= 0.85, "
+          "mp3-32k / noise-30db / resample-8k >= 0.6)")
+    for name, g in results["groups"].items():
+        print(f"  {name}")
+        for edit, vals in g["agreement"].items():
+            mark = ""
+            if edit in TARGETS:
+                mark = "  ok" if vals[0] >= TARGETS[edit] else "  BELOW TARGET"
+            print(f"    {edit:14} " + " ".join(f"{v:.3f}" for v in vals[:4]) + mark)
+    s = results["speed"]
+    print(f"\nspeed ({s['threads']} threads, 10 s clip): encode {s['encode_x_realtime']}x real time "
+          f"(target >= 100), decode {s['decode_x_realtime']}x (target >= 50)")
+    print(f"peak RSS encoding+decoding a 60 s clip: {s['peak_rss_mb_60s']} MB (target < 1536)")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
