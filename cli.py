@@ -15,6 +15,8 @@ import click
 
 COMMAND_MODULES = [
     "synth.commands",
+    "provenance.commands",
+    "verify.commands",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Mechanisms behind the provenance API. Nothing here is public; import from `provenance`."""
