@@ -84,13 +84,18 @@ CODECS = ("compact-16k", "encodec-24k")
 DEFAULT_CODEC = "compact-16k"
 
 
-def load_codec(name: str | None = None, checkpoint: str | os.PathLike | None = None) -> Codec:
-    """Load a codec backend by name (default: the embedded compact-16k)."""
+def load_codec(name: str | None = None, checkpoint: str | os.PathLike | None = None,
+               *, verifier: bool = False) -> Codec:
+    """Load a codec backend by name (default: the embedded compact-16k).
+
+    With `verifier`, encoding uses the verifier-side encoder shipped beside the
+    checkpoint when there is one (compact-16k only); decoding never changes.
+    """
     name = name or os.environ.get("VOXSEAL_CODEC") or DEFAULT_CODEC
     if name == "compact-16k":
         from synth.compact_codec import CompactCodec
 
-        return CompactCodec.load(checkpoint)
+        return CompactCodec.load(checkpoint, verifier_encoder=verifier or None)
     if name == "encodec-24k":
         from synth.encodec24 import Encodec24Codec
 

@@ -12,6 +12,7 @@ codewords.
 Training is time-budgeted (`minutes`), checkpoints every `checkpoint_every_s`
 to `<out>.train.pt` and resumes from it.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,9 +66,9 @@ class Batcher:
         for i, w in enumerate(self.rng.choices(self.wavs, self.weights, k=n)):
             if len(w) > self.segment:
                 s = self.rng.randrange(len(w) - self.segment)
-                out[i] = w[s:s + self.segment]
+                out[i] = w[s : s + self.segment]
             else:
-                out[i, :len(w)] = w
+                out[i, : len(w)] = w
             out[i] *= 10 ** (self.rng.uniform(-6, 3) / 20)
         return torch.from_numpy(out)
 
@@ -126,10 +127,14 @@ def consistency_loss(model: CompactCodecModel, y: torch.Tensor, codes: torch.Ten
     return loss
 
 
-def train_codec(corpus: str | Path, out: str | Path, cfg: TrainConfig,
-                model_cfg: CompactConfig | None = None,
-                log: Callable[[dict], None] = print,
-                progress: Callable[[float], None] | None = None) -> dict:
+def train_codec(
+    corpus: str | Path,
+    out: str | Path,
+    cfg: TrainConfig,
+    model_cfg: CompactConfig | None = None,
+    log: Callable[[dict], None] = print,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
     """Train (or resume) the compact codec; writes `out` (fp16) and `<out>.train.pt`."""
     torch.set_num_threads(cfg.threads)
     model_cfg = model_cfg or CompactConfig()
@@ -165,8 +170,16 @@ def train_codec(corpus: str | Path, out: str | Path, cfg: TrainConfig,
 
     def save_state() -> None:  # full precision + optimizer: what resuming needs
         with atomic_open(state_path, "wb") as fh:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "elapsed": time.time() - t0, "rng": rng.getstate()}, fh)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "step": step,
+                    "elapsed": time.time() - t0,
+                    "rng": rng.getstate(),
+                },
+                fh,
+            )
 
     running: dict[str, float] = {}
     while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
@@ -191,8 +204,14 @@ def train_codec(corpus: str | Path, out: str | Path, cfg: TrainConfig,
         for k, v in parts.items():
             running[k] = 0.98 * running.get(k, v) + 0.02 * v
         if step % cfg.log_every == 0:
-            log({"step": step, "elapsed_s": round(time.time() - t0, 1), "lr": opt.param_groups[0]["lr"],
-                 **{k: round(v, 4) for k, v in running.items()}})
+            log(
+                {
+                    "step": step,
+                    "elapsed_s": round(time.time() - t0, 1),
+                    "lr": opt.param_groups[0]["lr"],
+                    **{k: round(v, 4) for k, v in running.items()},
+                }
+            )
         if progress:
             progress(min(1.0, frac))
         if time.time() - t_last_ckpt > cfg.checkpoint_every_s:
@@ -200,9 +219,15 @@ def train_codec(corpus: str | Path, out: str | Path, cfg: TrainConfig,
             t_last_ckpt = time.time()
     save_state()
     model.eval()
-    save_checkpoint(out, model, half=True, extra={"train": {"steps": step, "minutes": cfg.minutes,
-                                                            "corpus": str(corpus)}})
-    summary = {"event": "done", "steps": step, "out": str(out), **{k: round(v, 4) for k, v in running.items()}}
+    save_checkpoint(
+        out, model, half=True, extra={"train": {"steps": step, "minutes": cfg.minutes, "corpus": str(corpus)}}
+    )
+    summary = {
+        "event": "done",
+        "steps": step,
+        "out": str(out),
+        **{k: round(v, 4) for k, v in running.items()},
+    }
     log(summary)
     return summary
 
@@ -211,4 +236,5 @@ def jsonl_logger(path: Path) -> Callable[[dict], None]:
     def log(rec: dict) -> None:
         with open(path, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
+
     return log

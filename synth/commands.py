@@ -333,3 +333,87 @@ def demo(as_json: bool) -> None:
 
 
 COMMANDS = [corpus, train, codec, demo]
+
+
+# ---------------------------------------------------------------- TTS (synth/tts*.py)
+@train.command("tts")
+@click.option("--corpus", "corpus_dir", required=True, type=click.Path(file_okay=False),
+              help="A corpus made by `voxseal corpus build`.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the fp16 checkpoint; <out>.train.pt holds the resumable state, "
+                   "<out>.cache.pt the corpus' codec tokens, <out>.log the losses.")
+@click.option("--minutes", type=click.FloatRange(min=0.05), default=40.0, show_default=True,
+              help="Wall-clock training budget (resuming continues the same budget).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after this many steps.")
+@click.option("--fp32", is_flag=True,
+              help="Train in float32 (default: bfloat16 autocast where the CPU has it).")
+@_codec_options
+def train_tts_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads: int, batch_size: int,
+                  max_steps: int | None, fp32: bool, codec_name, codec_checkpoint) -> None:
+    """Train the reference TTS (duration predictor, AR and NAR codec LMs) on a corpus.
+
+    Reproduce the shipped checkpoint with:
+
+    \b
+      voxseal corpus build data/corpus --minutes 30 --seed 0
+      voxseal train tts --corpus data/corpus --out synth/assets/tts.pt --minutes 40
+
+    Losses are logged as JSON lines to <out>.log. Interrupt at any time; run
+    the same command again to resume from <out>.train.pt. A state trained on
+    another codec checkpoint is refused.
+    """
+    from synth.codec_train import jsonl_logger
+    from synth.corpus import read_corpus
+    from synth.tts_train import TTSTrainConfig, train_tts
+
+    read_corpus(corpus_dir, "train")  # fail early, with a one-line error, on a bad corpus
+    if not Path(out).parent.is_dir():
+        raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
+    file_log = jsonl_logger(Path(out + ".log"))
+    codec = _load(codec_name, codec_checkpoint)
+    with progress_bar("training tts", 1000) as advance:
+        done = [0]
+
+        def prog(frac: float) -> None:
+            n = int(frac * 1000)
+            advance(n - done[0])
+            done[0] = n
+
+        summary = train_tts(corpus_dir, out, TTSTrainConfig(minutes=minutes, seed=seed, threads=threads,
+                                                            batch_size=batch_size, max_steps=max_steps,
+                                                            bf16=not fp32),
+                            codec=codec, log=file_log, progress=prog)
+    click.echo(json.dumps(summary))
+
+
+@click.group("tts")
+def tts_group() -> None:
+    """The reference TTS model: its voices and checkpoint."""
+
+
+@tts_group.command("voices")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="TTS checkpoint (default: the shipped synth/assets/tts.pt).")
+@click.option("--json", "as_json", is_flag=True)
+def tts_voices(checkpoint, as_json: bool) -> None:
+    """List the named voices of a TTS checkpoint."""
+    import warnings
+
+    from synth.tts import load_tts
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tts = load_tts(checkpoint)
+    if as_json:
+        emit_json({"voices": tts.voices, "default": tts.default_voice, "codec_mismatch": tts.codec_mismatch})
+        return
+    for v in tts.voices:
+        click.echo(v + (" (default)" if v == tts.default_voice else ""))
+    if tts.codec_mismatch:
+        click.echo(f"warning: {tts.codec_mismatch}", err=True)
+
+
+COMMANDS.append(tts_group)

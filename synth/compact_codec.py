@@ -35,6 +35,8 @@ from encodec.quantization import ResidualVectorQuantizer  # noqa: E402
 from encodec.quantization.core_vq import EuclideanCodebook  # noqa: E402
 
 ASSET = Path(__file__).parent / "assets" / "compact16k.pt"
+VERIFIER_ASSET = Path(__file__).parent / "assets" / "compact16k.verifier.pt"
+_VERIFIER_FORMAT = "voxseal-verifier-encoder-1"
 
 
 @dataclass(frozen=True)
@@ -120,19 +122,34 @@ class CompactCodecModel(nn.Module):
     def __init__(self, config: CompactConfig = CompactConfig()) -> None:
         super().__init__()
         self.config = config
-        kw = dict(channels=1, dimension=config.dimension, n_filters=config.n_filters,
-                  ratios=list(config.ratios), lstm=config.lstm)
+        self.encoder = self.make_encoder()
         with warnings.catch_warnings():
-            # encodec builds its convs with torch.nn.utils.weight_norm (deprecated, still correct)
             warnings.simplefilter("ignore", FutureWarning)
-            self.encoder = SEANetEncoder(**kw)
-            self.decoder = SEANetDecoder(**kw)
+            self.decoder = SEANetDecoder(**self._seanet_kwargs())
         self.quantizer = ResidualVectorQuantizer(
             dimension=config.dimension, n_q=config.n_codebooks, bins=config.codebook_size,
             kmeans_init=False, threshold_ema_dead_code=0)
         for layer in self.quantizer.vq.layers:
             layer._codebook = StableCodebook(config.dimension, config.codebook_size,
                                              dead_code_fraction=config.dead_code_fraction)
+
+    def _seanet_kwargs(self) -> dict:
+        c = self.config
+        return dict(channels=1, dimension=c.dimension, n_filters=c.n_filters, ratios=list(c.ratios),
+                    lstm=c.lstm)
+
+    def make_encoder(self, copy_weights: bool = False) -> nn.Module:
+        """A new SEANet encoder of this config (a copy of ours with `copy_weights`).
+
+        Weight-normed modules cannot be deep-copied, hence a rebuild + state-dict load.
+        """
+        with warnings.catch_warnings():
+            # encodec builds its convs with torch.nn.utils.weight_norm (deprecated, still correct)
+            warnings.simplefilter("ignore", FutureWarning)
+            encoder = SEANetEncoder(**self._seanet_kwargs())
+        if copy_weights:
+            encoder.load_state_dict(self.encoder.state_dict())
+        return encoder
 
     @property
     def codebooks(self) -> list[StableCodebook]:
@@ -143,9 +160,9 @@ class CompactCodecModel(nn.Module):
         q = self.quantizer(z, self.config.sample_rate)
         return self.decoder(q.quantized), q.codes, q.penalty, z
 
-    def encode_codes(self, wav: torch.Tensor) -> torch.Tensor:
-        """wav [B, 1, N] -> codes [B, K, T]."""
-        z = self.encoder(wav)
+    def encode_codes(self, wav: torch.Tensor, encoder: nn.Module | None = None) -> torch.Tensor:
+        """wav [B, 1, N] -> codes [B, K, T] (with `encoder` in place of the model's own)."""
+        z = (encoder or self.encoder)(wav)
         return self.quantizer.encode(z, self.config.sample_rate).transpose(0, 1)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
@@ -226,11 +243,47 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def save_verifier_encoder(path: str | os.PathLike, encoder: nn.Module, config: CompactConfig,
+                          codec_sha256: str, extra: dict | None = None) -> None:
+    """Atomically save a verifier-side encoder (fp16) bound to the codec it was tuned for."""
+    state = {k: v.half() if v.is_floating_point() else v for k, v in encoder.state_dict().items()}
+    blob = {"format": _VERIFIER_FORMAT, "config": asdict(config), "codec_sha256": codec_sha256,
+            "state_dict": state, **(extra or {})}
+    with atomic_open(path, "wb") as fh:
+        torch.save(blob, fh)
+
+
+def load_verifier_encoder(path: str | os.PathLike, model: CompactCodecModel,
+                          codec_sha256: str | None) -> nn.Module:
+    """A copy of `model`'s encoder with the verifier weights of `path`."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("format") != _VERIFIER_FORMAT:
+            raise ValueError("not a VoxSeal verifier encoder")
+    except FileNotFoundError:
+        raise CodecError(f"verifier encoder not found: {path}") from None
+    except Exception as exc:
+        raise CodecError(f"cannot load verifier encoder {path}: {type(exc).__name__}") from None
+    if codec_sha256 and blob.get("codec_sha256") != codec_sha256:
+        raise CodecError(f"verifier encoder {path} was tuned for another codec checkpoint; "
+                         f"retrain it with `voxseal train verifier`")
+    encoder = model.make_encoder()
+    encoder.load_state_dict({k: v.float() if v.is_floating_point() else v
+                             for k, v in blob["state_dict"].items()})
+    return encoder.eval()
+
+
 class CompactCodec(Codec):
+    """The compact codec; with `encoder` given, encoding uses it instead of the model's own
+    (the verifier-side encoder: tuned for re-encoding consistency, decoder untouched)."""
+
     name = "compact-16k"
 
-    def __init__(self, model: CompactCodecModel, checkpoint_sha256: str | None = None) -> None:
+    def __init__(self, model: CompactCodecModel, checkpoint_sha256: str | None = None,
+                 encoder: nn.Module | None = None) -> None:
         self.model = model.eval()
+        self.encoder = encoder
         c = model.config
         self.sample_rate = c.sample_rate
         self.frame_rate = c.sample_rate / c.hop_length
@@ -239,20 +292,32 @@ class CompactCodec(Codec):
         self.checkpoint_sha256 = checkpoint_sha256
 
     @classmethod
-    def load(cls, checkpoint: str | os.PathLike | None = None) -> CompactCodec:
+    def load(cls, checkpoint: str | os.PathLike | None = None,
+             verifier_encoder: str | os.PathLike | bool | None = None) -> CompactCodec:
+        """Load the codec; `verifier_encoder=True` uses the one shipped beside the default
+        checkpoint when present, a path uses that file, None/False the codec's own encoder."""
         path = Path(checkpoint) if checkpoint else ASSET
         model, _ = load_model(path)
-        return cls(model, file_sha256(path))
+        sha = file_sha256(path)
+        encoder = None
+        if verifier_encoder is True:
+            candidate = path.with_name(path.stem + ".verifier.pt")
+            if candidate.is_file():
+                encoder = load_verifier_encoder(candidate, model, sha)
+        elif verifier_encoder:
+            encoder = load_verifier_encoder(verifier_encoder, model, sha)
+        return cls(model, sha, encoder)
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         hop = self.hop_length
         pad = (-wav.shape[-1]) % hop
         if pad:
             wav = torch.nn.functional.pad(wav, (0, pad))
-        return self.model.encode_codes(wav[:, None, :])
+        return self.model.encode_codes(wav[:, None, :], self.encoder)
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.model.decode_codes(codes)[:, 0, :]
 
     def info(self) -> dict:
-        return {**super().info(), "checkpoint_sha256": self.checkpoint_sha256}
+        return {**super().info(), "checkpoint_sha256": self.checkpoint_sha256,
+                "verifier_encoder": self.encoder is not None}

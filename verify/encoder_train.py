@@ -1,0 +1,169 @@
+"""Robustness lever 2: a verifier-side encoder tuned for re-encoding consistency.
+
+Generation keeps the codec as trained; the verifier encodes suspect audio with
+its own copy of the encoder, fine-tuned so that decoded audio, after the edits
+a suspect clip may have gone through (the AudioSeal Tier A attacks, the Tier B
+sweeps, sub-frame shifts up to a quarter frame, polarity inversion, and a speed
+change that the verifier's time-scale search undoes), still lands on the
+codebook-1 codes it was decoded from. Loss: cross-entropy with logits equal to
+minus squared distances to the codebook-1 codewords (Jovanović et al. 2025 do
+the same for autoregressive image tokenizers). The decoder is untouched, so
+generation quality cannot change.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synth import edits as E
+from synth.audio import load_audio
+from synth.codec import load_codec
+from synth.compact_codec import _sq_dist, save_verifier_encoder
+from synth.corpus import read_corpus
+from synth.fileio import atomic_open
+
+
+@dataclass
+class VerifierTrainConfig:
+    minutes: float = 12.0
+    batch_size: int = 8
+    segment_frames: int = 50
+    lr: float = 2e-4
+    lossy_probability: float = 0.15
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every_s: float = 120.0
+    log_every: int = 50
+    max_steps: int | None = None
+
+
+def _edit_pool(hop: int) -> list[tuple[str, Callable[[np.ndarray, int, random.Random], np.ndarray]]]:
+    """(name, edit(x, sr, rng)) for the cheap edits; lossy codecs are drawn separately."""
+    def fixed(edit):
+        return lambda x, sr, rng: edit(x, sr)
+    return [
+        ("none", fixed(E.identity())),
+        ("bandpass", fixed(E.bandpass(500, 5000))),
+        ("highpass", fixed(E.highpass(1500))),
+        ("lowpass", fixed(E.lowpass(500))),
+        ("boost", fixed(E.gain(1.1))),
+        ("duck", fixed(E.gain(0.9))),
+        ("echo", fixed(E.echo(0.5, 0.5))),
+        ("pink", lambda x, sr, rng: E.pink_noise_std(0.1, rng.randrange(1 << 30))(x, sr)),
+        ("white", lambda x, sr, rng: E.white_noise_std(0.05, rng.randrange(1 << 30))(x, sr)),
+        ("snr", lambda x, sr, rng: E.white_noise_snr(rng.uniform(5, 40), rng.randrange(1 << 30))(x, sr)),
+        ("smooth", fixed(E.smooth(40))),
+        ("resample32k", fixed(E.resample_via(32_000))),
+        ("resample8k", fixed(E.resample_via(8_000))),
+        ("speed-undone", lambda x, sr, rng: E.speed(1 / 1.25)(E.speed(1.25)(x, sr), sr)[: len(x)]),
+    ]
+
+
+def _lossy(x: np.ndarray, sr: int, rng: random.Random) -> np.ndarray:
+    fmt, rate = rng.choice([("mp3", 32_000), ("mp3", 16_000), ("mp3", 40_000), ("m4a", 64_000),
+                            ("opus", 24_000), ("opus", 12_000), ("opus", 6_000)])
+    return E.lossy(fmt, rate)(x, sr)
+
+
+def _fit(y: np.ndarray, n: int) -> np.ndarray:
+    return np.pad(y, (0, max(0, n - len(y))))[:n].astype(np.float32)
+
+
+def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTrainConfig,
+                           codec_checkpoint: str | Path | None = None,
+                           log: Callable[[dict], None] = print,
+                           progress: Callable[[float], None] | None = None) -> dict:
+    """Fine-tune a copy of the codec's encoder; writes `out` (fp16) and `<out>.train.pt`."""
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    codec = load_codec("compact-16k", codec_checkpoint)
+    model, sr, hop = codec.model, codec.sample_rate, codec.hop_length
+    codebook = model.codebooks[0].embed.detach()
+    decoded, targets = [], []
+    with torch.inference_mode():
+        for u in read_corpus(corpus, "train"):
+            x, _ = load_audio(Path(corpus) / u.path, sr)
+            codes = codec.encode(torch.from_numpy(x))
+            if codes.shape[1] <= cfg.segment_frames:
+                continue
+            decoded.append(codec.decode(codes).numpy())
+            targets.append(codes[0].numpy())
+    if not decoded:
+        raise ValueError("corpus has no training utterances long enough")
+    log({"event": "prepared", "utterances": len(decoded)})
+    encoder = model.make_encoder(copy_weights=True).train()
+    opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
+    out = Path(out)
+    state_path = out.with_name(out.name + ".train.pt")
+    step, elapsed = 0, 0.0
+    if state_path.is_file():
+        blob = torch.load(state_path, map_location="cpu", weights_only=False)
+        encoder.load_state_dict(blob["encoder"])
+        opt.load_state_dict(blob["optimizer"])
+        step, elapsed = blob["step"], blob["elapsed"]
+        rng.setstate(blob["rng"])
+        log({"event": "resumed", "step": step})
+    pool = _edit_pool(hop)
+    seg = cfg.segment_frames * hop
+    t0, t_ckpt = time.time() - elapsed, time.time()
+    budget = cfg.minutes * 60
+
+    def save_state() -> None:
+        with atomic_open(state_path, "wb") as fh:
+            torch.save({"encoder": encoder.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "elapsed": time.time() - t0, "rng": rng.getstate()}, fh)
+
+    running: dict[str, float] = {}
+    weights = [len(t) for t in targets]
+    while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
+        batch, tgt = [], []
+        for i in rng.choices(range(len(decoded)), weights, k=cfg.batch_size):
+            f = rng.randrange(len(targets[i]) - cfg.segment_frames)
+            y = decoded[i][f * hop: f * hop + seg]
+            if rng.random() < cfg.lossy_probability:
+                y = _lossy(y, sr, rng)
+            else:
+                y = rng.choice(pool)[1](y, sr, rng)
+            if rng.random() < 0.5:
+                y = E.shift(rng.randint(-hop // 4, hop // 4))(y, sr)
+            if rng.random() < 0.3:
+                y = -y
+            batch.append(_fit(y, seg))
+            tgt.append(targets[i][f: f + cfg.segment_frames])
+        z = encoder(torch.from_numpy(np.stack(batch))[:, None])  # [B, D, T]
+        z = z[..., : cfg.segment_frames].transpose(1, 2).reshape(-1, z.shape[1])
+        target = torch.from_numpy(np.stack(tgt)).reshape(-1)
+        logits = -_sq_dist(z, codebook)
+        loss = F.cross_entropy(logits, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 10.0)
+        opt.step()
+        step += 1
+        acc = float((logits.argmax(1) == target).float().mean())
+        for k, v in (("ce", loss.item()), ("agreement", acc)):
+            running[k] = 0.98 * running.get(k, v) + 0.02 * v
+        if step % cfg.log_every == 0:
+            log({"step": step, "elapsed_s": round(time.time() - t0, 1),
+                 **{k: round(v, 4) for k, v in running.items()}})
+        if progress:
+            progress(min(1.0, (time.time() - t0) / budget))
+        if time.time() - t_ckpt > cfg.checkpoint_every_s:
+            save_state()
+            t_ckpt = time.time()
+    save_state()
+    encoder.eval()
+    save_verifier_encoder(out, encoder, model.config, codec.checkpoint_sha256,
+                          extra={"train": {"steps": step, "minutes": cfg.minutes}})
+    summary = {"event": "done", "steps": step, "out": str(out),
+               **{k: round(v, 4) for k, v in running.items()}}
+    log(summary)
+    return summary

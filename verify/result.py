@@ -1,0 +1,55 @@
+"""What `voxseal verify` reports for one file (the `--json` schema).
+
+One JSON object per file:
+
+    path          str    the file as given
+    verdict       str    "verified" | "watermarked" | "altered" | "not-watermarked" | "error"
+    watermarked   bool   p_value < threshold (after the multiple-test correction)
+    p_value       float  corrected p-value of the best (key, alignment) hypothesis; null on error
+    threshold     float  the decision threshold used (default 1e-6)
+    key_id        str    public id of the key that matched best; null when nothing was scored
+    payload       str    decoded payload as 8 hex chars, only when its check bits pass; else null
+    manifest      {found: bool, id: str|null, state: "Trusted"|"Valid"|"Invalid"|null,
+                   errors: [str], payload: str|null}
+    registry      {payload: [manifest ids], file_sha256: [ids], pcm_sha256: [ids]}
+    hypothesis    {scale, offset_samples, polarity} of the best alignment; hypotheses: int
+    windows       [{start_s, end_s, p_value}]  per-window (uncorrected) localisation scores
+    n_units       int    de-duplicated token units scored
+    seconds       float  wall time spent on this file
+    error         str    one-line reason when the file could not be analysed; else null
+
+Verdicts:
+    verified         our watermark, and a trusted manifest whose payload matches it
+    watermarked      our watermark, but the manifest is missing, untrusted or does not match
+    altered          a manifest is present but its hash no longer matches the audio
+    not-watermarked  no watermark at the threshold (the manifest, if any, is still reported)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+VERDICTS = ("verified", "watermarked", "altered", "not-watermarked", "error")
+
+
+@dataclass
+class FileResult:
+    path: str
+    verdict: str
+    watermarked: bool = False
+    p_value: float | None = None
+    threshold: float = 1e-6
+    key_id: str | None = None
+    payload: str | None = None
+    manifest: dict[str, Any] = field(default_factory=lambda: {"found": False, "id": None, "state": None,
+                                                               "errors": [], "payload": None})
+    registry: dict[str, list[str]] = field(default_factory=dict)
+    hypothesis: dict[str, Any] | None = None
+    hypotheses: int = 0
+    windows: list[dict[str, float]] = field(default_factory=list)
+    n_units: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,68 @@
+"""Alignment search: the hypotheses the verifier tries before detecting.
+
+A suspect clip may be shifted by part of a codec frame, inverted, or sped up
+or slowed down. Each hypothesis is a (time-scale, sub-frame offset, polarity)
+that is undone before re-encoding; the resulting token sequences become the
+candidates of `watermark.detect_many`, whose Bonferroni correction counts every
+hypothesis of the plan, tried or not (stopping early only makes the reported
+p-value larger, never smaller, so it stays valid).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.audio import resample
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    scale: float  # the clip was played `scale` times faster; undone by resampling
+    offset: int  # samples of silence prepended (sub-frame alignment)
+    polarity: int  # +1 or -1
+
+    def apply(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
+        y = x if self.scale == 1.0 else resample(x, sample_rate, int(round(sample_rate * self.scale)))
+        if self.offset:
+            y = np.concatenate([np.zeros(self.offset, np.float32), y])
+        return (y * self.polarity).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"scale": self.scale, "offset_samples": self.offset, "polarity": self.polarity}
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """Scales x offsets x polarities, tried in order of prior likelihood."""
+
+    scales: tuple[float, ...] = (1.0, 1.25, 0.8, 1.1, 0.9, 1.05, 0.95)
+    offset_fractions: tuple[float, ...] = (0.0, 0.5, 0.25, 0.75)
+    polarities: tuple[int, ...] = (1, -1)
+
+    def hypotheses(self, hop_length: int) -> list[Hypothesis]:
+        offsets = [int(round(f * hop_length)) for f in self.offset_fractions]
+        out = [Hypothesis(s, o, p) for s in self.scales for p in self.polarities for o in offsets]
+        return out
+
+    def stages(self, hop_length: int, first: int = 1) -> Iterator[list[Hypothesis]]:
+        """The hypotheses in batches: the most likely `first` alone, then one scale at a time."""
+        hyps = self.hypotheses(hop_length)
+        yield hyps[:first]
+        rest = hyps[first:]
+        per_scale = len(self.polarities) * len(self.offset_fractions)
+        head = per_scale - first
+        if head > 0:
+            yield rest[:head]
+        rest = rest[max(head, 0):]
+        for i in range(0, len(rest), per_scale):
+            yield rest[i:i + per_scale]
+
+    def count(self) -> int:
+        return len(self.scales) * len(self.offset_fractions) * len(self.polarities)
+
+    @classmethod
+    def quick(cls) -> SearchPlan:
+        """No search: the clip as it is (one hypothesis)."""
+        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,))

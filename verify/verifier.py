@@ -1,0 +1,178 @@
+"""Suspect audio -> tokens -> detection -> payload -> registry and manifest -> verdict."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synth.audio import AudioError, load_audio
+from synth.codec import Codec, load_codec
+from synth.scheme import Scheme, scheme_for
+from verify.result import FileResult
+from verify.search import Hypothesis, SearchPlan
+from watermark.detect import Detection, detect_many
+from watermark.keys import WatermarkKey
+from watermark.pvalues import bonferroni
+
+DEFAULT_THRESHOLD = 1e-6
+DEFAULT_MAX_SECONDS = 600.0
+
+
+@dataclass
+class TokenDetection:
+    detection: Detection
+    p_value: float  # corrected for every planned hypothesis and key
+    hypothesis: Hypothesis
+    hypotheses: int
+
+
+def _encode_batch(codec: Codec, clips: list[np.ndarray]) -> list[np.ndarray]:
+    n = max(len(c) for c in clips)
+    batch = np.zeros((len(clips), n), np.float32)
+    for i, c in enumerate(clips):
+        batch[i, : len(c)] = c
+    codes = codec.encode(torch.from_numpy(batch)).numpy()
+    frames = [int(np.ceil(len(c) / codec.hop_length)) for c in clips]
+    return [codes[i, :, : frames[i]] for i in range(len(clips))]
+
+
+def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
+                 plan: SearchPlan | None = None, threshold: float = DEFAULT_THRESHOLD,
+                 early_stop: bool = True) -> TokenDetection:
+    """Search alignments of `wav` (float32 [N] at codec rate) and detect under every key.
+
+    The p-value is corrected for all hypotheses of `plan` times all keys, even when the
+    search stops early because the corrected p-value is already below `threshold`.
+    """
+    plan = plan or SearchPlan()
+    total = plan.count() * len(keys)
+    best: TokenDetection | None = None
+    for stage in plan.stages(codec.hop_length):
+        clips = [h.apply(wav, codec.sample_rate) for h in stage]
+        tokens = _encode_batch(codec, clips)
+        det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
+        p = float(bonferroni(det.raw_p_value, total))
+        if best is None or det.raw_p_value < best.detection.raw_p_value:
+            best = TokenDetection(det, p, stage[det.candidate or 0], total)
+        if early_stop and best.p_value < threshold:
+            break
+    assert best is not None
+    return best
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Verifier:
+    """Holds what every file's verification needs: codec, scheme, keys, registry, trust."""
+
+    def __init__(self, keys: list[WatermarkKey], *, codec: Codec | None = None,
+                 scheme: Scheme | None = None, home=None, trust_pem: str | None = None,
+                 threshold: float = DEFAULT_THRESHOLD, plan: SearchPlan | None = None,
+                 max_seconds: float = DEFAULT_MAX_SECONDS, window_seconds: float = 2.0) -> None:
+        if not keys:
+            raise ValueError("no watermark keys to verify with")
+        self.keys = keys
+        self.codec = codec or load_codec()
+        self.scheme = scheme or scheme_for(self.codec)
+        self.home = home
+        self.trust_pem = trust_pem
+        self.threshold = threshold
+        self.plan = plan or SearchPlan()
+        self.max_seconds = max_seconds
+        self.window_seconds = window_seconds
+
+    # -------------------------------------------------------------- pieces
+    def _manifest(self, path: Path, result: FileResult) -> object | None:
+        from provenance import ProvenanceError, verify_manifest
+
+        try:
+            report = verify_manifest(path, self.trust_pem)
+        except ProvenanceError as exc:  # unreadable container for c2pa: no manifest to report
+            result.manifest["errors"] = [str(exc)]
+            return None
+        result.manifest.update({"found": report.found, "id": report.manifest_id, "state": report.state,
+                                "errors": list(report.errors),
+                                "payload": None if report.payload is None else f"{report.payload:08x}"})
+        return report
+
+    def _registry(self, path: Path, wav_native: np.ndarray, payload: int | None,
+                  result: FileResult) -> None:
+        if self.home is None:
+            return
+        from provenance import ProvenanceError, pcm_sha256
+
+        try:
+            with self.home.registry() as reg:
+                result.registry = {
+                    "payload": reg.resolve_payload(payload) if payload is not None else [],
+                    "file_sha256": reg.match_file_sha256(file_sha256(path)),
+                    "pcm_sha256": reg.match_pcm_sha256(pcm_sha256(wav_native)),
+                }
+        except ProvenanceError as exc:
+            result.registry = {"error": [str(exc)]}
+
+    def _windows(self, td: TokenDetection) -> list[dict[str, float]]:
+        fr = self.codec.frame_rate * td.hypothesis.scale
+        shift = td.hypothesis.offset / self.codec.sample_rate / td.hypothesis.scale
+        return [{"start_s": round(max(0.0, w.start_frame / fr - shift), 3),
+                 "end_s": round(max(0.0, w.end_frame / fr - shift), 3),
+                 "p_value": w.p_value} for w in td.detection.windows]
+
+    # -------------------------------------------------------------- main
+    def verify(self, path: str | os.PathLike) -> FileResult:
+        """Analyse one file; never raises for bad input (the result carries the error)."""
+        started = time.perf_counter()
+        p = Path(path)
+        result = FileResult(path=str(path), verdict="error", threshold=self.threshold)
+        try:
+            wav_native, sr = load_audio(p, None, max_seconds=self.max_seconds)
+            from synth.audio import resample
+
+            wav = resample(wav_native, sr, self.codec.sample_rate)
+            if len(wav) < self.codec.hop_length * 2:
+                raise AudioError(f"audio too short to analyse ({len(wav_native) / sr:.3f} s): {p}")
+        except AudioError as exc:
+            result.error = str(exc)
+            result.seconds = round(time.perf_counter() - started, 3)
+            return result
+        td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, self.threshold)
+        det = td.detection
+        result.p_value = td.p_value
+        result.watermarked = td.p_value < self.threshold
+        result.key_id = det.key_id
+        result.payload = None if det.payload is None or not result.watermarked else f"{det.payload:08x}"
+        result.hypothesis = td.hypothesis.to_dict()
+        result.hypotheses = td.hypotheses
+        result.n_units = det.n_units
+        result.windows = self._windows(td)
+        report = self._manifest(p, result)
+        self._registry(p, wav_native, det.payload if result.watermarked else None, result)
+        result.verdict = decide(result, report)
+        result.seconds = round(time.perf_counter() - started, 3)
+        return result
+
+
+def decide(result: FileResult, report) -> str:
+    """The verdict from detection and manifest (see verify.result for the meanings)."""
+    if report is not None and report.found and report.state == "Invalid" and any(
+            "dataHash.mismatch" in e or "hash" in e.lower() for e in report.errors):
+        return "altered"
+    if not result.watermarked:
+        return "not-watermarked"
+    if report is not None and report.trusted:
+        manifest_payload = report.payload
+        detected = int(result.payload, 16) if result.payload else None
+        if manifest_payload is not None and detected is not None and manifest_payload == detected:
+            return "verified"
+    return "watermarked"
