@@ -300,39 +300,101 @@ def codec_clusters(files, out, n_clusters, codebook, codec_name, codec_checkpoin
                    f"-> {out}")
 
 
+# ---------------------------------------------------------------- generate
+@click.command("generate")
+@click.argument("text", required=False)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="Output audio file (its directory must exist).")
+@click.option("--text-file", type=click.File("r", encoding="utf-8"), default=None,
+              help="Read the text from a file ('-' for stdin) instead of TEXT.")
+@click.option("--voice", default=None, help="A corpus voice by name (see `voxseal voices`).")
+@click.option("--prompt", type=click.Path(dir_okay=False), default=None,
+              help="A 3-10 s enrolment clip of the voice to speak in (any audio format).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same audio.")
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "mp3"]), default=None,
+              help="Output format (default: from the suffix of OUT, else wav).")
+@click.option("--no-watermark", is_flag=True,
+              help="For evaluation only: no watermark; the manifest says so.")
+@click.option("--include-text", is_flag=True, help="Put the text itself in the manifest (default: its hash).")
+@click.option("--consent", default=None, metavar="REF",
+              help="Consent reference for the voice prompt, recorded in the manifest.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the record: path, manifest id, payload, key id, duration, seconds taken.")
+def generate(text, out, text_file, voice, prompt, seed, fmt, no_watermark, include_text, consent, as_json):
+    """Speak TEXT with a keyed watermark in the sampled codec tokens and a signed manifest.
+
+    
+    The file gets an embedded C2PA manifest (action c2pa.created, source type
+    trainedAlgorithmicMedia, a soft binding to the watermark payload), a registry
+    row and a transparency-log entry. Needs `voxseal init` first.
+    
+    Examples:
+      voxseal generate "Hello there." -o hello.wav
+      voxseal generate --text-file story.txt --voice festival-kal -o story.flac
+      voxseal generate "Hi." --prompt me.wav --consent "form-2026-114" -o hi.mp3
+    """
+    from provenance import open_home
+    from synth.generate import generate_file
+
+    if text_file is not None:
+        if text is not None:
+            raise click.UsageError("give TEXT or --text-file, not both")
+        text = text_file.read()
+    if text is None:
+        raise click.UsageError("give the TEXT to speak (or --text-file)")
+    if voice and prompt:
+        raise click.UsageError("give --voice or --prompt, not both")
+    home = open_home()
+    rec = generate_file(text, out, home=home, voice=voice, prompt=prompt, seed=seed, fmt=fmt,
+                        watermark=not no_watermark, include_text=include_text, consent=consent,
+                        progress=not as_json)
+    if as_json:
+        emit_json(rec.to_dict())
+    else:
+        mark = f"payload {rec.payload}" if rec.watermarked else "NO watermark (evaluation)"
+        click.echo(f"{rec.path}: {rec.duration_s:.2f} s, {mark}, manifest {rec.manifest_id} "
+                   f"({rec.seconds_taken:.1f} s, RTF {rec.real_time_factor:.2f})")
+
+
 # ---------------------------------------------------------------- demo
 @click.command("demo")
+@click.option("--out-dir", type=click.Path(file_okay=False), default="demo-output", show_default=True,
+              help="Where the demo writes its clip.")
+@click.option("--text", default="The old farmer carried a wooden box near the station.", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def demo(as_json: bool) -> None:
-    """The main job on the embedded default: a codec round trip of the shipped sample."""
-    import torch
+def demo(out_dir: str, text: str, as_json: bool) -> None:
+    """The main job on the embedded defaults: init, generate one sentence, verify it.
 
-    from synth.audio import load_audio
-    from synth.codec import load_codec
+    Uses the VoxSeal home (VOXSEAL_HOME, default ~/.voxseal), creating it if needed;
+    writes OUT_DIR/demo.wav with its signed manifest, then runs the verifier on it.
+    """
+    from provenance import initialise, open_home
+    from synth.generate import generate_file
+    from verify.verifier import Verifier
 
-    sample = Path(__file__).parent / "assets" / "sample.wav"
-    c = load_codec()
-    wav, _ = load_audio(sample, c.sample_rate)
-    t0 = time.time()
-    codes = c.encode(torch.from_numpy(wav))
-    t1 = time.time()
-    rec = c.decode(codes).numpy()[: len(wav)]
-    t2 = time.time()
-    again = c.encode(torch.from_numpy(rec))
-    agree = float((again[0] == codes[0]).float().mean())
-    result = {"sample": str(sample), "seconds": round(len(wav) / c.sample_rate, 2),
-              "codes": list(codes.shape), "encode_x_realtime": round(len(wav) / c.sample_rate / (t1 - t0), 1),
-              "decode_x_realtime": round(len(wav) / c.sample_rate / (t2 - t1), 1),
-              "codebook1_reencode_agreement": round(agree, 3)}
+    try:
+        home = open_home()
+    except Exception:
+        initialise()
+        home = open_home()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir) / "demo.wav"
+    if out.exists():
+        out.unlink()  # a manifest is attached once; the demo makes a new generation each run
+    rec = generate_file(text, out, home=home, seed=0, progress=not as_json)
+    verifier = Verifier([home.load_watermark_key()], home=home, trust_pem=home.trust_anchors_pem())
+    result = verifier.verify(out)
     if as_json:
-        emit_json(result)
-    else:
-        click.echo(f"codec {c.name}: {result['seconds']} s sample -> tokens {result['codes']} "
-                   f"(encode {result['encode_x_realtime']}x, decode {result['decode_x_realtime']}x "
-                   f"real time); codebook-1 re-encode agreement {agree:.3f}")
+        emit_json({"generate": rec.to_dict(), "verify": result.to_dict()})
+        return
+    click.echo(f"generated {rec.path}: {rec.duration_s:.2f} s in {rec.seconds_taken:.1f} s, "
+               f"payload {rec.payload}, manifest {rec.manifest_id}")
+    click.echo(f"verified  {result.path}: {result.verdict.upper()}  p = {result.p_value:.3g}, "
+               f"payload {result.payload}, manifest {result.manifest['state']} "
+               f"({result.seconds:.2f} s)")
 
 
-COMMANDS = [corpus, train, codec, demo]
+COMMANDS = [corpus, train, codec, generate, demo]
 
 
 # ---------------------------------------------------------------- TTS (synth/tts*.py)
@@ -359,11 +421,14 @@ def train_tts_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads:
 
     \b
       voxseal corpus build data/corpus --minutes 30 --seed 0
-      voxseal train tts --corpus data/corpus --out synth/assets/tts.pt --minutes 40
+      voxseal train tts --corpus data/corpus --out runs/tts.pt --minutes 40
+      cp runs/tts.pt synth/assets/tts.pt
 
-    Losses are logged as JSON lines to <out>.log. Interrupt at any time; run
-    the same command again to resume from <out>.train.pt. A state trained on
-    another codec checkpoint is refused.
+    (--out outside synth/assets keeps the 140 MB training state and the
+    token cache out of the package.) Losses are logged as JSON lines to
+    <out>.log. Interrupt at any time; run the same command again to resume
+    from <out>.train.pt. A state trained on another codec checkpoint is
+    refused.
     """
     from synth.codec_train import jsonl_logger
     from synth.corpus import read_corpus

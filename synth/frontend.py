@@ -79,7 +79,6 @@ _IPA: dict[str, list[str]] = {
     "": ["pau"],
 }
 _IPA_MAX = max(len(k) for k in _IPA)
-_IPA_DROP = set("ˈˌ‍ːˑ̆.-_ ") | {"\u200d", "\u0303"}
 
 
 def ipa_to_phones(ipa: str) -> list[str]:
@@ -113,12 +112,6 @@ def arpabet_to_phones(name: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- errors
-class TextError(Exception):
-    """Text the model cannot speak; one line for the user."""
-
-    exit_code = 2
-
-
 class G2PError(Exception):
     """espeak-ng is missing or failed."""
 
@@ -277,7 +270,7 @@ def normalize_text(text: str) -> str:
 
 
 # ---------------------------------------------------------------- sentences
-MAX_WORDS = 22
+MAX_WORDS = 16  # corpus sentences have at most 16 words (6.8 s): longer chunks leave the training range
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n+")
 
 
@@ -336,7 +329,8 @@ def g2p(sentence: str, language: str = "en-us") -> list[str]:
     except (subprocess.SubprocessError, OSError) as exc:
         raise G2PError(f"espeak-ng failed on a sentence: {exc}") from None
     phones = ["pau"]
-    for line in res.stdout.splitlines():
+    out = re.sub(r"\([a-z-]+\)", " ", res.stdout)  # language-switch marks such as "(fr)"
+    for line in out.splitlines():
         line_phones = [p for tok in line.split() for p in ipa_to_phones(tok)]
         if not line_phones:
             continue
@@ -475,7 +469,8 @@ def frames_from_alignment(phones: list[tuple[str, float]], n_frames: int, frame_
     """Per-phone frame counts that sum to n_frames, for phones with end times in seconds.
 
     Returns (phone ids [L], durations in frames [L]); the last phone absorbs the
-    remainder (the audio's trailing silence); phones with no frame are kept with 0.
+    remainder (the audio's trailing silence, a pause in every corpus alignment);
+    phones that round to no frame are kept with duration 0 (callers drop them).
     """
     ids = np.array([PHONE_ID[p] for p, _ in phones], dtype=np.int64)
     ends = np.array([e for _, e in phones], dtype=np.float64) * frame_rate
@@ -483,6 +478,4 @@ def frames_from_alignment(phones: list[tuple[str, float]], n_frames: int, frame_
     bounds = np.maximum.accumulate(bounds)
     bounds[-1] = n_frames
     dur = np.diff(np.concatenate([[0], bounds]))
-    if ids[-1] != PAU and dur[-1] > 0 and len(ids) > 0:
-        pass
     return ids, dur

@@ -6,7 +6,8 @@
     res.wav, res.codes, res.sample_rate, res.entropy_per_step, res.seconds_taken
 
 Pipeline per sentence: normalise and chunk the text (`synth.frontend`), G2P
-with espeak-ng, durations from the duration predictor (times the voice's rate
+with espeak-ng (in the accent a named espeak-ng voice was trained with, else
+US English), durations from the duration predictor (times the voice's rate
 factor), then the AR model samples codebook 1 frame by frame with a KV cache,
 the NAR model fills codebooks 2..K greedily, and the codec decodes. Sentences
 are generated in turn and their tokens and audio concatenated; each starts and
@@ -31,6 +32,8 @@ filtering, the quantity the watermark's strength depends on.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import os
 import time
@@ -118,13 +121,20 @@ class SamplerSettings:
 class TTS:
     """A loaded TTS model with its codec and named voices. Use `load_tts` to build one."""
 
-    def __init__(self, model: TTSModel, voices: dict[str, dict], codec, meta: dict | None = None) -> None:
+    def __init__(self, model: TTSModel, voices: dict[str, dict], codec, meta: dict | None = None,
+                 checkpoint_sha256: str | None = None) -> None:
         self.model = model.eval()
+        self.checkpoint_sha256 = checkpoint_sha256  # sha256 of the checkpoint file (for manifests)
         self.cfg: TTSConfig = model.cfg
         self._voices = voices
         self.codec = codec
         self.meta = meta or {}
         self.sampler = SamplerSettings()
+        # Torch threads used while generating (restored afterwards); None = leave torch's setting.
+        # One AR step is a few tiny matmuls, so extra threads only add synchronisation, and on
+        # a busy 2-core machine they stall: measured here with another job on the second core,
+        # RTF 0.19 on one thread against 0.6-1.0 on two.
+        self.threads: int | None = 1
         self.codec_mismatch: str | None = None
         default = "flite-slt"
         self.default_voice = default if default in voices else (sorted(voices)[0] if voices else None)
@@ -148,7 +158,7 @@ class TTS:
         return chunks
 
     # -------------------------------------------------------------- voices
-    def _prompt_tokens(self, voice: str | None, prompt_wav) -> tuple[torch.Tensor, float, str | None]:
+    def _prompt_tokens(self, voice: str | None, prompt_wav) -> tuple[torch.Tensor, float, str | None, str]:
         if voice is not None and prompt_wav is not None:
             raise TTSError("give a voice name or a prompt clip, not both")
         if prompt_wav is None:
@@ -156,8 +166,8 @@ class TTS:
             if name not in self._voices:
                 raise UnknownVoiceError(f"unknown voice {name!r}; choose one of: {', '.join(self.voices)}")
             v = self._voices[name]
-            return v["prompt"].long(), float(v["rate"]), name
-        return self.encode_prompt(prompt_wav), 1.0, None
+            return v["prompt"].long(), float(v["rate"]), name, v.get("language", "en-us")
+        return self.encode_prompt(prompt_wav), 1.0, None, "en-us"
 
     def encode_prompt(self, wav) -> torch.Tensor:
         """Codec tokens [K, P] of an enrolment clip (float samples at the codec's rate, 3-10 s)."""
@@ -253,9 +263,20 @@ class TTS:
         after each chunk (total = len(self.sentences(text))).
         sampler: temperature / top-k / top-p / RAS settings (default: `self.sampler`).
         """
+        if self.threads is None:
+            return self._generate(text, voice, prompt_wav, seed, processor_factory, progress, sampler)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._generate(text, voice, prompt_wav, seed, processor_factory, progress, sampler)
+        finally:
+            torch.set_num_threads(before)
+
+    def _generate(self, text, voice, prompt_wav, seed, processor_factory, progress, sampler
+                  ) -> GenerationResult:
         t0 = time.time()
         chunks = self.sentences(text)
-        prompt, rate, name = self._prompt_tokens(voice, prompt_wav)
+        prompt, rate, name, language = self._prompt_tokens(voice, prompt_wav)
         processor = processor_factory() if processor_factory is not None else None
         if processor is not None and getattr(processor, "codebook", 0) != 0:
             raise TTSError(f"the watermark processor marks codebook {processor.codebook}; the TTS samples "
@@ -269,7 +290,7 @@ class TTS:
             bar_cm = progress_bar("speaking", len(chunks))
             advance = bar_cm.__enter__()
 
-            def progress(done, total):  # noqa: ARG001
+            def progress(done, total):
                 advance(1)
 
         hist = torch.zeros(1, 4096, dtype=torch.long)  # the clip's codebook-1 tokens, grown as needed
@@ -277,7 +298,7 @@ class TTS:
         all_codes, wavs, ent, spoken = [], [], [], []
         try:
             for i, chunk in enumerate(chunks):
-                phones = g2p(chunk)
+                phones = g2p(chunk, language)
                 if any(p != "pau" for p in phones):
                     need = n_hist + MAX_CHUNK_FRAMES + 1
                     if need > hist.shape[1]:
@@ -313,7 +334,8 @@ def load_tts(checkpoint: str | os.PathLike | None = None, codec=None) -> TTS:
         raise TTSCheckpointError(f"no TTS checkpoint at {path}; train one with `voxseal train tts "
                                  f"--corpus DIR --out {path}`")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        raw = path.read_bytes()
+        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=False)
     except Exception as exc:
         raise TTSCheckpointError(f"cannot read TTS checkpoint {path}: {type(exc).__name__}") from None
     from synth.tts_train import CHECKPOINT_FORMAT
@@ -336,7 +358,8 @@ def load_tts(checkpoint: str | os.PathLike | None = None, codec=None) -> TTS:
         raise TTSCheckpointError(f"{path} needs a codec with {cfg.n_codebooks} x {cfg.codebook_size} codes "
                                  f"at {cfg.frame_rate} Hz; this one has {codec.n_codebooks} x "
                                  f"{codec.codebook_size} at {codec.frame_rate} Hz")
-    tts = TTS(model, blob["voices"], codec, meta=blob.get("training"))
+    meta = {"version": blob["format"].rsplit("-", 1)[-1], **(blob.get("training") or {})}
+    tts = TTS(model, blob["voices"], codec, meta=meta, checkpoint_sha256=hashlib.sha256(raw).hexdigest())
     want = blob["codec"].get("sha256")
     if want != codec.checkpoint_sha256:
         tts.codec_mismatch = (f"the TTS was trained with codec checkpoint {str(want)[:12]} but the "

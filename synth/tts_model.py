@@ -29,8 +29,9 @@ all stages. For stage k the target positions embed the sum of codebooks < k
 plus the frame conditioning and a stage embedding; prompt positions embed all
 K codebooks. Output logits for codebook k are tied to that codebook's input
 embedding (inputs read as sqrt(d) * table, outputs as h . table; this saves
-1.8 M parameters, keeping the fp16 checkpoint under 30 MB). Training samples one stage per sequence; decoding is greedy, one pass
-per stage (VALL-E's choice: later codebooks carry little information).
+1.8 M parameters, keeping the fp16 checkpoint under 30 MB). Training samples
+one stage per sequence; decoding is greedy, one pass per stage (VALL-E's
+choice: later codebooks carry little information).
 
 Duration predictor: phone embeddings through three 1-D convolutions (kernel 3)
 predicting log(1 + frames) per phone (FastSpeech style), trained by MSE on

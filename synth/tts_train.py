@@ -58,7 +58,7 @@ class TTSTrainError(Exception):
 class TTSTrainConfig:
     minutes: float = 40.0
     batch_size: int = 8
-    max_frames: int = 300
+    max_frames: int = 350  # 7 s: every corpus utterance whole (the longest is 6.8 s)
     prompt_frames: tuple[int, int] = (100, 150)
     dur_batch: int = 16
     lr: float = 1e-3
@@ -150,10 +150,22 @@ def rate_factors(model: TTSModel, items: list[Item]) -> dict[str, float]:
     return {s: round(min(2.0, max(0.5, act[s] / max(pred[s], 1.0))), 4) for s in act}
 
 
+def g2p_language(speaker: str) -> str:
+    """espeak-ng language for a voice's G2P: its own accent for espeak-ng voices (their training
+    phones came from it), US English for flite and festival (American lexicons)."""
+    from synth.corpus import VOICES_BY_NAME
+
+    v = VOICES_BY_NAME.get(speaker)
+    if v is not None and v.engine == "espeak-ng" and "-v" in v.args:
+        return v.args[v.args.index("-v") + 1].split("+")[0]
+    return "en-us"
+
+
 def export_checkpoint(model: TTSModel, items: list[Item], codec, out: str | Path, info: dict) -> dict:
     """Write the shipped fp16 checkpoint; returns its metadata."""
     rates = rate_factors(model, items)
-    voices = {s: {"prompt": voice_prompt(items, s, PROMPT_FRAMES).to(torch.int16), "rate": rates[s]}
+    voices = {s: {"prompt": voice_prompt(items, s, PROMPT_FRAMES).to(torch.int16), "rate": rates[s],
+                  "language": g2p_language(s)}
               for s in speaker_ids(items)}
     blob = {
         "format": CHECKPOINT_FORMAT,

@@ -83,7 +83,7 @@ class Verifier:
         if not keys:
             raise ValueError("no watermark keys to verify with")
         self.keys = keys
-        self.codec = codec or load_codec()
+        self.codec = codec or load_codec(verifier=True)
         self.scheme = scheme or scheme_for(self.codec)
         self.home = home
         self.trust_pem = trust_pem

@@ -1,0 +1,173 @@
+"""Verification: alignment search, verdicts, JSON schema, hostile inputs, CLI exit codes."""
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from synth.codec import load_codec
+from synth.compact_codec import _sq_dist
+from synth.scheme import scheme_for
+from verify.result import FileResult
+from verify.search import Hypothesis, SearchPlan
+from verify.verifier import decide, detect_audio
+from watermark.keys import WatermarkKey
+from watermark.processor import WatermarkLogitsProcessor
+from watermark.sampling import sample_next
+
+SR = 16_000
+
+
+def resample_with_watermark(codec, wav, key, scheme, payload, seed=0, tau=2.0):
+    """Re-sample codebook 1 of real speech under the watermark (a stand-in for the TTS:
+    logits = minus squared distances of the encoder latents to the codewords)."""
+    m = codec.model
+    with torch.no_grad():
+        z = m.encoder(torch.from_numpy(wav)[None, None])[0].T
+        cb = m.codebooks[0].embed
+        logits = -_sq_dist(z, cb) / tau
+        proc = WatermarkLogitsProcessor(key, scheme.config, payload, scheme.cluster_map, scheme.codebook)
+        gen = torch.Generator().manual_seed(seed)
+        hist = torch.zeros(1, 0, dtype=torch.long)
+        for t in range(z.shape[0]):
+            tok = sample_next(proc(hist, logits[t][None]), hist, generator=gen)
+            hist = torch.cat([hist, tok[:, None]], 1)
+        res = z - cb[hist[0]]
+        codes = [hist[0]]
+        for book in m.codebooks[1:]:
+            idx = _sq_dist(res, book.embed).argmin(1)
+            codes.append(idx)
+            res = res - book.embed[idx]
+        return codec.decode(torch.stack(codes)).numpy()
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from synth.corpus import VOICES_BY_NAME, synthesize
+
+    codec = load_codec(verifier=True)
+    gen_codec = load_codec()
+    scheme = scheme_for(gen_codec)
+    key = WatermarkKey.from_bytes(bytes(range(32)))
+    text = ("The old farmer carried a wooden box near the station, and then the captain "
+            "cleaned two red apples in the museum before the storm.")
+    speech, _ = synthesize(VOICES_BY_NAME["flite-slt"], text)
+    marked = resample_with_watermark(gen_codec, speech, key, scheme, payload=0x1234ABCD)
+    return codec, scheme, key, speech, marked
+
+
+def test_plan_counts_every_hypothesis_once():
+    plan = SearchPlan()
+    hyps = plan.hypotheses(320)
+    assert len(hyps) == plan.count() == len(set(hyps))
+    staged = [h for stage in plan.stages(320) for h in stage]
+    assert sorted(staged, key=repr) == sorted(hyps, key=repr)
+    assert staged[0] == Hypothesis(1.0, 0, 1)
+
+
+def test_hypothesis_undoes_offset_and_polarity():
+    x = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    y = Hypothesis(1.0, 40, -1).apply(x, SR)
+    assert len(y) == 1040 and np.allclose(y[40:], -x)
+
+
+def test_watermarked_speech_is_detected_and_payload_read(setup):
+    codec, scheme, key, _, marked = setup
+    td = detect_audio(marked, codec, scheme, [key])
+    assert td.p_value < 1e-6
+    assert td.detection.payload == 0x1234ABCD
+    assert td.hypotheses == SearchPlan().count()
+
+
+def test_wrong_key_and_unmarked_speech_are_not_detected(setup):
+    codec, scheme, key, speech, marked = setup
+    other = WatermarkKey.from_bytes(bytes(range(1, 33)))
+    assert detect_audio(marked, codec, scheme, [other], early_stop=False).p_value > 1e-3
+    td = detect_audio(speech, codec, scheme, [key], early_stop=False)
+    assert td.p_value > 1e-3 and td.detection.payload is None
+
+
+def test_correction_counts_keys(setup):
+    codec, scheme, key, speech, _ = setup
+    keys = [key, WatermarkKey.from_bytes(bytes(range(2, 34)))]
+    td = detect_audio(speech, codec, scheme, keys, plan=SearchPlan.quick())
+    assert td.hypotheses == 2
+    assert td.p_value == pytest.approx(min(1.0, 2 * td.detection.raw_p_value))
+
+
+def _report(found=True, state="Trusted", errors=(), payload=None):
+    class R:
+        pass
+    r = R()
+    r.found, r.state, r.errors, r.payload = found, state, list(errors), payload
+    r.trusted = found and state == "Trusted" and not errors
+    return r
+
+
+@pytest.mark.parametrize("watermarked, payload, report, verdict", [
+    (True, "1234abcd", _report(payload=0x1234ABCD), "verified"),
+    (True, "1234abcd", _report(payload=0x99), "watermarked"),
+    (True, "1234abcd", _report(state="Valid"), "watermarked"),
+    (True, "1234abcd", None, "watermarked"),
+    (True, None, _report(payload=0x1234ABCD), "watermarked"),
+    (False, None, _report(payload=0x1234ABCD), "not-watermarked"),
+    (False, None, _report(state="Invalid", errors=["assertion.dataHash.mismatch"]), "altered"),
+    (True, "1234abcd", _report(state="Invalid", errors=["assertion.dataHash.mismatch"]), "altered"),
+])
+def test_verdicts(watermarked, payload, report, verdict):
+    r = FileResult(path="x", verdict="error", watermarked=watermarked, payload=payload)
+    assert decide(r, report) == verdict
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOXSEAL_HOME", str(tmp_path / "home"))
+    r = CliRunner().invoke(main, ["init"])
+    assert r.exit_code == 0, r.output
+    return tmp_path / "home"
+
+
+def test_cli_json_schema_and_exit_code_for_bad_files(home, tmp_path, setup):
+    _, _, _, speech, _ = setup
+    sf.write(tmp_path / "human.wav", speech, SR)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "junk.mp3").write_bytes(os.urandom(3000))
+    nan = speech.copy()
+    nan[5] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, SR, subtype="FLOAT")
+    sf.write(tmp_path / "short.wav", speech[:100], SR)
+    (tmp_path / "notes.txt").write_text("not audio")  # skipped when walking a directory
+    r = CliRunner().invoke(main, ["verify", str(tmp_path), "--json", "--quick"])
+    assert r.exit_code == 2, r.output
+    rows = [json.loads(line) for line in r.output.splitlines() if line.startswith("{")]
+    by_name = {os.path.basename(row["path"]): row for row in rows}
+    assert set(by_name) == {"human.wav", "empty.wav", "junk.mp3", "nan.wav", "short.wav"}
+    for name in ("empty.wav", "junk.mp3", "nan.wav", "short.wav"):
+        assert by_name[name]["verdict"] == "error" and "\n" not in by_name[name]["error"]
+    human = by_name["human.wav"]
+    assert human["verdict"] == "not-watermarked" and human["error"] is None
+    for field in ("path", "verdict", "watermarked", "p_value", "key_id", "payload", "manifest", "windows",
+                  "seconds"):
+        assert field in human
+    assert set(human["manifest"]) >= {"found", "id", "state"}
+    assert "Traceback" not in r.output
+
+
+def test_cli_all_good_exits_zero_and_plots(home, tmp_path, setup):
+    _, _, _, speech, _ = setup
+    sf.write(tmp_path / "a.wav", speech, SR)
+    r = CliRunner().invoke(main, ["verify", str(tmp_path / "a.wav"), "--quick", "--plot",
+                                  str(tmp_path / "p.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_without_home_is_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOXSEAL_HOME", str(tmp_path / "nohome"))
+    r = CliRunner().invoke(main, ["verify", str(tmp_path)])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "voxseal init" in r.output
