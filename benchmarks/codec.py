@@ -103,7 +103,8 @@ def main() -> None:
         t = time.time()
         stoi_v, pesq_v = quality(codec, clips)
         agreement, _ = measure_stability(codec, clips, edits)
-        results["groups"][name] = {"clips": len(clips), "minutes": round(sum(map(len, clips)) / 16000 / 60, 2),
+        minutes = round(sum(map(len, clips)) / 16000 / 60, 2)
+        results["groups"][name] = {"clips": len(clips), "minutes": minutes,
                                    "stoi": round(stoi_v, 3), "pesq_wb": round(pesq_v, 3),
                                    "agreement": agreement, "seconds": round(time.time() - t, 1)}
     enc_x, dec_x = speed(codec)
