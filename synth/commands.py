@@ -253,7 +253,7 @@ def codec_stability(files, edits, codec_name, codec_checkpoint, as_json: bool) -
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="Output cluster map (.npz), loaded by the watermark.")
-@click.option("--clusters", "n_clusters", type=int, default=16, show_default=True,
+@click.option("--clusters", "n_clusters", type=int, default=64, show_default=True,
               help="Number of clusters (must divide the codebook size).")
 @click.option("--codebook", type=click.IntRange(min=1), default=1, show_default=True,
               help="Which codebook (1-based) to cluster; the watermark marks codebook 1.")

@@ -1,1 +1,54 @@
+"""VoxSeal token watermark: keyed green lists over codec-token clusters, MPAC payload,
+exact de-duplicated p-values.
 
+Sampling side::
+
+    proc = WatermarkLogitsProcessor(key, WatermarkConfig(), payload=gen_id, cluster_map=cmap)
+    scores = proc(history, logits)                      # [B, T], [B, V] -> [B, V]
+    token = sample_next(scores, history, top_k=25, top_p=0.8, generator=g)
+
+Verifier side::
+
+    det = detect_many(candidate_token_arrays, keys, WatermarkConfig(), cmap)
+    det.p_value, det.payload, det.windows
+
+Module map (one concept per module): keys (key, key id, subkeys), prf (the keyed PRF),
+tables (colouring of scoring units), clusters (ClusterMap), config (WatermarkConfig
+and why its defaults), payload (message <-> symbols + CRC), processor, sampling,
+scoring (de-duplicated counts), pvalues (exact nulls, Bonferroni), detect (Detection),
+synthetic (null/watermarked sequences for studies).
+"""
+
+from watermark.clusters import ClusterMap
+from watermark.config import WatermarkConfig
+from watermark.detect import Detection, Window, detect, detect_many
+from watermark.errors import (
+    ClusterMapError,
+    ConfigError,
+    KeyFormatError,
+    PayloadError,
+    TokenError,
+    WatermarkError,
+)
+from watermark.keys import WatermarkKey
+from watermark.processor import WatermarkLogitsProcessor
+from watermark.sampling import filter_logits, sample_next
+
+__all__ = [
+    "ClusterMap",
+    "ClusterMapError",
+    "ConfigError",
+    "Detection",
+    "KeyFormatError",
+    "PayloadError",
+    "TokenError",
+    "WatermarkConfig",
+    "WatermarkError",
+    "WatermarkKey",
+    "WatermarkLogitsProcessor",
+    "Window",
+    "detect",
+    "detect_many",
+    "filter_logits",
+    "sample_next",
+]

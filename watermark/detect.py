@@ -1,0 +1,244 @@
+"""Detection: exact, multiplicity-corrected p-values, payload, localisation.
+
+`detect_many` scores every candidate token sequence (the verifier passes one per
+alignment offset, polarity or time-scale) under every key, keeps the best, and
+corrects its p-value for *all* hypotheses tried with Bonferroni:
+    p = min(1, raw_p * len(candidates) * len(keys) * extra_hypotheses),
+valid whatever the dependence between candidates (they overlap heavily).
+
+Windows (localisation) are scored for the winning (candidate, key) only; their
+p-values are per-window and *not* corrected (they say where the mark is, not
+whether there is one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from watermark import payload as payload_codec
+from watermark.config import WatermarkConfig
+from watermark.errors import WatermarkError
+from watermark.keys import WatermarkKey
+from watermark.pvalues import bonferroni
+from watermark.scoring import (
+    ClusterMaps,
+    Scorer,
+    as_codebook_rows,
+    pvalues,
+    resolve_cluster_maps,
+)
+
+CODEC_VOCAB = 1024  # EnCodec codebook size: the identity map used when none is given
+DEFAULT_WINDOW_FRAMES = 250  # 5 s at 50 frames/s
+
+
+@dataclass(frozen=True)
+class Window:
+    """Score of one stretch [start_frame, end_frame) of the winning candidate."""
+
+    start_frame: int
+    end_frame: int
+    p_value: float
+    hits: int
+    n_units: int
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Result of `detect` / `detect_many`.
+
+    Attributes:
+        p_value: raw_p_value corrected (Bonferroni) for `hypotheses` tests.
+        raw_p_value: exact p-value of the winning (candidate, key).
+        score: green units (zero-bit) or sum of per-position top colour counts (payload).
+        n_units: de-duplicated units scored.
+        key_id: public id of the winning key (None when nothing was scored).
+        payload: decoded message, only when its check bits pass; else None.
+        payload_confidence: model probability that all decoded symbols are right.
+        symbol_confidences: per message position, posterior of the decoded symbol.
+        symbols: decoded symbols (payload configs), whether or not the check passed.
+        hypotheses: number of tests the correction accounts for.
+        candidate: index of the winning candidate sequence.
+        statistic: "binomial" (zero-bit) or "sum-of-max" (payload, MPAC).
+        exact: False if a conservative bound replaced the exact null (huge inputs).
+        windows: per-window scores of the winning candidate.
+    """
+
+    p_value: float
+    raw_p_value: float
+    score: int
+    n_units: int
+    key_id: str | None
+    payload: int | None
+    payload_confidence: float | None
+    symbol_confidences: tuple[float, ...] | None
+    symbols: tuple[int, ...] | None
+    hypotheses: int
+    candidate: int | None
+    statistic: str
+    exact: bool
+    windows: list[Window] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (payload as int and as 0x-hex string)."""
+        d = asdict(self)
+        d["symbol_confidences"] = (
+            list(self.symbol_confidences) if self.symbol_confidences is not None else None
+        )
+        d["symbols"] = list(self.symbols) if self.symbols is not None else None
+        d["payload_hex"] = None if self.payload is None else f"{self.payload:#x}"
+        d["windows"] = [asdict(w) for w in self.windows]
+        return d
+
+
+class DecodedPayload(NamedTuple):
+    """Majority decode of one token stream's colour counts."""
+
+    payload: int | None  # None unless the check bits pass
+    symbols: tuple[int, ...]
+    symbol_confidences: tuple[float, ...]
+    confidence: float  # product of the symbol confidences
+
+
+def decode_payload(counts: np.ndarray, config: WatermarkConfig) -> DecodedPayload:
+    """Majority decode with per-symbol posteriors.
+
+    Args:
+        counts: int [b, r] unit counts per (message position, colour).
+    The posterior assumes each unit votes its position's symbol with probability q
+    and each other colour with (1 - q) / (r - 1), q estimated from the counts (the
+    share of units on the winning colours). A position with no units gets 1 / r.
+    """
+    w = np.asarray(counts)
+    r = config.radix
+    n = int(w.sum())
+    symbols = w.argmax(axis=1)
+    q = w.max(axis=1).sum() / n if n else 1.0 / r
+    q = float(np.clip(q, 1.0 / r + 1e-3, 0.999))
+    llr = np.log(q * (r - 1) / (1.0 - q))
+    z = w * llr
+    z = z - z.max(axis=1, keepdims=True)
+    post = np.exp(z)
+    post /= post.sum(axis=1, keepdims=True)
+    conf = post[np.arange(w.shape[0]), symbols]
+    return DecodedPayload(
+        payload_codec.decode(symbols, config),
+        tuple(int(s) for s in symbols),
+        tuple(float(c) for c in conf),
+        float(np.prod(conf)),
+    )
+
+
+def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int) -> list[Window]:
+    t = min(r.size for r in rows)
+    if window_frames <= 0 or t == 0:
+        return []
+    if t <= window_frames:
+        counts = scorer.count([rows])
+        starts, width = np.zeros(1, np.int64), t
+    else:
+        hop = max(1, window_frames // 2)
+        starts = np.arange(0, t - window_frames + 1, hop)
+        if starts[-1] + window_frames < t:
+            starts = np.append(starts, t - window_frames)
+        width = window_frames
+        counts = scorer.count_windows(rows, starts, width)
+    p, score, _ = pvalues(counts, scorer.config)
+    return [
+        Window(int(s), int(s) + width, float(pi), int(si), int(ni))
+        for s, pi, si, ni in zip(starts, p, score, counts.n_units, strict=True)
+    ]
+
+
+def detect_many(
+    candidates: Sequence[object],
+    keys: Sequence[WatermarkKey] | WatermarkKey,
+    config: WatermarkConfig,
+    cluster_map: ClusterMaps = None,
+    *,
+    extra_hypotheses: int = 1,
+    window_frames: int = DEFAULT_WINDOW_FRAMES,
+) -> Detection:
+    """Best (candidate, key) with its p-value corrected for every hypothesis tried.
+
+    Args:
+        candidates: token sequences, each [T] (one marked codebook) or [K, T]
+            (row k = codebook k), numpy or torch; e.g. one per alignment offset.
+        keys: keys to try (a single key is accepted too).
+        config: the configuration the audio was generated with.
+        cluster_map: a ClusterMap for the marked codebook, a dict codebook ->
+            ClusterMap, or None (identity over 1024 tokens).
+        extra_hypotheses: further tests made outside this call (multiplies the count).
+        window_frames: localisation window length in frames (0 = no windows);
+            windows overlap by half.
+    """
+    if isinstance(keys, WatermarkKey):
+        keys = [keys]
+    keys = list(keys)
+    if not keys:
+        raise WatermarkError("pass at least one watermark key to detect with")
+    if not all(isinstance(k, WatermarkKey) for k in keys):
+        raise WatermarkError("keys must be WatermarkKey objects (load them with WatermarkKey.load)")
+    if not isinstance(config, WatermarkConfig):
+        raise WatermarkError("config must be a WatermarkConfig")
+    if len(candidates) == 0:
+        raise WatermarkError("pass at least one candidate token sequence")
+    if not isinstance(extra_hypotheses, int) or extra_hypotheses < 1:
+        raise WatermarkError(f"extra_hypotheses must be an int >= 1, got {extra_hypotheses!r}")
+    maps = resolve_cluster_maps(config, cluster_map, CODEC_VOCAB)
+    seqs = [as_codebook_rows(c, config) for c in candidates]
+    hypotheses = len(seqs) * len(keys) * extra_hypotheses
+    statistic = "sum-of-max" if config.has_payload else "binomial"
+
+    best = None
+    for key in keys:
+        scorer = Scorer(key, config, maps)
+        counts = scorer.count(seqs)
+        p, score, exact = pvalues(counts, config)
+        i = int(np.argmin(p))
+        if best is None or p[i] < best[0]:
+            best = (float(p[i]), i, scorer, counts, int(score[i]), bool(exact[i]))
+    raw_p, i, scorer, counts, score, exact = best
+    message = confidence = symbols = confs = None
+    if config.has_payload:
+        message, symbols, confs, confidence = decode_payload(counts.colour_counts[i], config)
+    return Detection(
+        p_value=float(bonferroni(raw_p, hypotheses)),
+        raw_p_value=raw_p,
+        score=score,
+        n_units=int(counts.n_units[i]),
+        key_id=scorer.key_id,
+        payload=message,
+        payload_confidence=confidence,
+        symbol_confidences=confs,
+        symbols=symbols,
+        hypotheses=hypotheses,
+        candidate=i,
+        statistic=statistic,
+        exact=exact,
+        windows=_windows(scorer, seqs[i], window_frames),
+    )
+
+
+def detect(
+    tokens: object,
+    keys: Sequence[WatermarkKey] | WatermarkKey,
+    config: WatermarkConfig,
+    cluster_map: ClusterMaps = None,
+    *,
+    extra_hypotheses: int = 1,
+    window_frames: int = DEFAULT_WINDOW_FRAMES,
+) -> Detection:
+    """Detect in one token sequence ([T] or [K, T]); see `detect_many`."""
+    return detect_many(
+        [tokens],
+        keys,
+        config,
+        cluster_map,
+        extra_hypotheses=extra_hypotheses,
+        window_frames=window_frames,
+    )
