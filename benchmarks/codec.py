@@ -91,6 +91,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     codec = load_codec("compact-16k", args.codec_checkpoint)
+    verifier = load_codec("compact-16k", args.codec_checkpoint, verifier=True)
+    verifier = verifier if verifier.info().get("verifier_encoder") else None
     utts = read_corpus(args.corpus, "eval")
     groups = {
         "seen voices": [u for u in utts if u.speaker not in HELD_OUT_VOICES][: args.clips],
@@ -103,10 +105,14 @@ def main() -> None:
         t = time.time()
         stoi_v, pesq_v = quality(codec, clips)
         agreement, _ = measure_stability(codec, clips, edits)
+        verifier_agreement = None
+        if verifier is not None:
+            verifier_agreement, _ = measure_stability(codec, clips, edits, reencoder=verifier)
         minutes = round(sum(map(len, clips)) / 16000 / 60, 2)
         results["groups"][name] = {"clips": len(clips), "minutes": minutes,
                                    "stoi": round(stoi_v, 3), "pesq_wb": round(pesq_v, 3),
-                                   "agreement": agreement, "seconds": round(time.time() - t, 1)}
+                                   "agreement": agreement, "verifier_agreement": verifier_agreement,
+                                   "seconds": round(time.time() - t, 1)}
     enc_x, dec_x = speed(codec)
     ckpt = args.codec_checkpoint or str(ROOT / "synth" / "assets" / "compact16k.pt")
     results["speed"] = {"threads": args.threads, "encode_x_realtime": round(enc_x, 1),
@@ -121,12 +127,16 @@ def main() -> None:
     print("\ntoken agreement after decode -> edit -> re-encode (codebooks 1..4; targets: cb1 clean >= 0.85, "
           "mp3-32k / noise-30db / resample-8k >= 0.6)")
     for name, g in results["groups"].items():
-        print(f"  {name}")
-        for edit, vals in g["agreement"].items():
-            mark = ""
-            if edit in TARGETS:
-                mark = "  ok" if vals[0] >= TARGETS[edit] else "  BELOW TARGET"
-            print(f"    {edit:14} " + " ".join(f"{v:.3f}" for v in vals[:4]) + mark)
+        for label, table in (("codec encoder", g["agreement"]),
+                             ("verifier encoder", g["verifier_agreement"])):
+            if table is None:
+                continue
+            print(f"  {name}, re-encoded with the {label}")
+            for edit, vals in table.items():
+                mark = ""
+                if edit in TARGETS:
+                    mark = "  ok" if vals[0] >= TARGETS[edit] else "  BELOW TARGET"
+                print(f"    {edit:14} " + " ".join(f"{v:.3f}" for v in vals[:4]) + mark)
     s = results["speed"]
     print(f"\nspeed ({s['threads']} threads, 10 s clip): encode {s['encode_x_realtime']}x real time "
           f"(target >= 100), decode {s['decode_x_realtime']}x (target >= 50)")

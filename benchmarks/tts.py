@@ -79,6 +79,33 @@ class Speaker:
         return self.encoder.embed_utterance(self.pre(wav.astype(np.float32), source_sr=SR))
 
 
+def plot_spectrograms(samples_dir: Path, voices: list[str]) -> None:
+    """docs/samples/spectrograms.png: synthesizer vs ours without and with the watermark."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from synth.audio import load_audio
+
+    tags = ("synthesizer", "nowm", "wm")
+    titles = {"synthesizer": "its synthesizer", "nowm": "ours, no watermark", "wm": "ours, watermarked"}
+    fig, axes = plt.subplots(len(voices), 3, figsize=(12, 2.6 * len(voices)), squeeze=False)
+    for i, voice in enumerate(voices):
+        for j, tag in enumerate(tags):
+            path = samples_dir / f"{voice}-{tag}.wav"
+            ax = axes[i][j]
+            if path.is_file():
+                wav, _ = load_audio(path, SR)
+                ax.specgram(wav, NFFT=512, Fs=SR, noverlap=384, cmap="magma")
+            ax.set_title(f"{voice}: {titles[tag]}", fontsize=8)
+            ax.set_xlabel("s", fontsize=7)
+            ax.set_ylabel("Hz", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(samples_dir / "spectrograms.png", dpi=90)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sentences", type=int, default=50)
@@ -154,6 +181,7 @@ def main() -> None:
         s = [float(np.dot(spk(tts.generate(t, prompt_wav=prompt[: 10 * SR], seed=j).wav), ref))
              for j, t in enumerate(texts[:10])]
         unseen[voice] = float(np.mean(s))
+    plot_spectrograms(samples_dir, voices)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rtf = t_gen / max(audio_s, 1e-9)
     print(f"\nreference TTS on {len(texts)} held-out sentences per voice ({tts.codec.name})")

@@ -35,7 +35,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$HASH" ]; then
   # encodec without its dependencies: its torchaudio pin cannot load beside torch 2.13 CPU
   # (see synth/_encodec_compat.py); einops and numpy are what it really needs.
   .venv/bin/pip install -q --no-deps encodec==0.1.1
-  .venv/bin/pip install -q -e ".[dev]"
+  .venv/bin/pip install -q -e ".[dev,eval]"
   echo "$HASH" > "$STAMP"
 fi
 

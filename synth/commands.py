@@ -23,10 +23,15 @@ def _codec_options(f):
     return f
 
 
-def _load(codec_name, checkpoint):
+def _load(codec_name, checkpoint, verifier: bool = False):
     from synth.codec import load_codec
 
-    return load_codec(codec_name, checkpoint)
+    return load_codec(codec_name, checkpoint, verifier=verifier)
+
+
+_verifier_opt = click.option(
+    "--verifier", is_flag=True,
+    help="Re-encode with the verifier-side encoder (what detection sees) instead of the codec's own.")
 
 
 # ---------------------------------------------------------------- corpus
@@ -116,6 +121,46 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
         summary = train_codec(corpus_dir, out, TrainConfig(minutes=minutes, seed=seed,
                                                            threads=threads),
                               log=file_log, progress=prog)
+    click.echo(json.dumps(summary))
+
+
+@train.command("verifier")
+@click.option("--corpus", "corpus_dir", required=True, type=click.Path(file_okay=False),
+              help="A corpus made by `voxseal corpus build`.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Verifier encoder file; ship it as <codec checkpoint stem>.verifier.pt.")
+@click.option("--minutes", type=click.FloatRange(min=0.05), default=12.0, show_default=True)
+@click.option("--codec-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="The codec to tune for (default: the embedded compact-16k).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, seed, threads) -> None:
+    """Tune the verifier-side encoder for re-encoding consistency (decoder untouched).
+
+    Reproduce the shipped one with:
+
+    \b
+      voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.verifier.pt --minutes 12
+    """
+    from synth.codec_train import jsonl_logger
+    from synth.corpus import read_corpus
+    from verify.encoder_train import VerifierTrainConfig, train_verifier_encoder
+
+    read_corpus(corpus_dir, "train")
+    if not Path(out).parent.is_dir():
+        raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
+    with progress_bar("training verifier encoder", 1000) as advance:
+        done = [0]
+
+        def prog(frac: float) -> None:
+            n = int(frac * 1000)
+            advance(n - done[0])
+            done[0] = n
+
+        summary = train_verifier_encoder(corpus_dir, out, VerifierTrainConfig(minutes=minutes, seed=seed,
+                                                                              threads=threads),
+                                         codec_checkpoint, log=jsonl_logger(Path(out + ".log")),
+                                         progress=prog)
     click.echo(json.dumps(summary))
 
 
@@ -213,8 +258,9 @@ def _clips(files: tuple[str, ...], sample_rate: int) -> list[np.ndarray]:
                    "resample-8k, resample-44k1, noise-30db, noise-20db, shift-quarter, "
                    "shift-half, speed-0.95, speed-1.05.")
 @_codec_options
+@_verifier_opt
 @click.option("--json", "as_json", is_flag=True, help="Print {edit: [agreement per codebook]}.")
-def codec_stability(files, edits, codec_name, codec_checkpoint, as_json: bool) -> None:
+def codec_stability(files, edits, codec_name, codec_checkpoint, verifier: bool, as_json: bool) -> None:
     """Per-codebook token agreement of encode(edit(decode(encode(x)))) with encode(x).
 
     FILES may be audio files or directories (searched recursively).
@@ -231,8 +277,9 @@ def codec_stability(files, edits, codec_name, codec_checkpoint, as_json: bool) -
             raise click.BadParameter(f"unknown edit(s): {', '.join(unknown)}", param_hint="--edits")
         table = {n: table[n] for n in names}
     clips = _clips(files, c.sample_rate)
+    reencoder = _load(codec_name, codec_checkpoint, verifier=True) if verifier else None
     with progress_bar("measuring", len(clips)) as advance:
-        agreement, _ = measure_stability(c, clips, table, progress=advance)
+        agreement, _ = measure_stability(c, clips, table, reencoder=reencoder, progress=advance)
     if as_json:
         emit_json({"codec": c.name, "clips": len(clips), "agreement": agreement})
         return
@@ -258,8 +305,9 @@ def codec_stability(files, edits, codec_name, codec_checkpoint, as_json: bool) -
 @click.option("--codebook", type=click.IntRange(min=1), default=1, show_default=True,
               help="Which codebook (1-based) to cluster; the watermark marks codebook 1.")
 @_codec_options
+@_verifier_opt
 @click.option("--json", "as_json", is_flag=True)
-def codec_clusters(files, out, n_clusters, codebook, codec_name, codec_checkpoint, as_json):
+def codec_clusters(files, out, n_clusters, codebook, codec_name, codec_checkpoint, verifier, as_json):
     """Balanced clusters of mutually confusable tokens, from measured re-encoding confusions.
 
     Re-encodes FILES under every stability edit, counts which code turns into
@@ -280,8 +328,9 @@ def codec_clusters(files, out, n_clusters, codebook, codec_name, codec_checkpoin
     _check_out_dir(out)
     clips = _clips(files, c.sample_rate)
     started = time.time()
+    reencoder = _load(codec_name, codec_checkpoint, verifier=True) if verifier else None
     with progress_bar("measuring confusions", len(clips)) as advance:
-        _, confusion = measure_stability(c, clips, stability_edits(c.hop_length),
+        _, confusion = measure_stability(c, clips, stability_edits(c.hop_length), reencoder=reencoder,
                                          confusion_codebooks=codebook, progress=advance)
     conf = confusion[codebook - 1]
     cluster_of = balanced_clusters(conf, c.codewords(codebook - 1), n_clusters)
@@ -307,7 +356,7 @@ def codec_clusters(files, out, n_clusters, codebook, codec_name, codec_checkpoin
               help="Output audio file (its directory must exist).")
 @click.option("--text-file", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the text from a file ('-' for stdin) instead of TEXT.")
-@click.option("--voice", default=None, help="A corpus voice by name (see `voxseal voices`).")
+@click.option("--voice", default=None, help="A corpus voice by name (see `voxseal tts voices`).")
 @click.option("--prompt", type=click.Path(dir_okay=False), default=None,
               help="A 3-10 s enrolment clip of the voice to speak in (any audio format).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same audio.")

@@ -31,11 +31,13 @@ def measure_stability(
     edits: dict[str, Edit],
     *,
     confusion_codebooks: int = 1,
+    reencoder: Codec | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, list[float]], np.ndarray]:
     """Per-edit, per-codebook agreement and confusion counts.
 
-    clips: mono float32 arrays at codec.sample_rate. Returns
+    clips: mono float32 arrays at codec.sample_rate. `reencoder` (e.g. the codec with
+    its verifier-side encoder) re-encodes the edited audio; default `codec`. Returns
     ({edit: [agreement of codebook 1..K]}, confusion [confusion_codebooks, V, V]
     of original -> re-encoded codes summed over all edits).
     """
@@ -47,8 +49,8 @@ def measure_stability(
         codes = codec.encode(torch.from_numpy(clip)).numpy()
         decoded = codec.decode(torch.from_numpy(codes)).numpy()[: len(clip)]
         for name, edit in edits.items():
-            again = codec.encode(torch.from_numpy(np.ascontiguousarray(edit(decoded, codec.sample_rate))))
-            again = again.numpy()
+            edited = np.ascontiguousarray(edit(decoded, codec.sample_rate))
+            again = (reencoder or codec).encode(torch.from_numpy(edited)).numpy()
             t_new = again.shape[1]
             src = _frame_map(name, codes.shape[1], t_new)
             a = again[:, : len(src)]
