@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "synth.commands",
     "provenance.commands",
     "verify.commands",
+    "verify.eval_commands",
 ]
 
 

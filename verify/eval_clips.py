@@ -177,6 +177,8 @@ def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed:
                                                 scheme.codebook)
 
             sents = list(first)
+            # More text, if needed, from a source of this clip's own so other clips' texts stay put.
+            more = TextSource(TEXT_SEED + seed + 7919 * (i + 1))
             for _ in range(MAX_EXTENSIONS + 1):
                 text = " ".join(sents)
                 with warnings.catch_warnings():
@@ -185,7 +187,7 @@ def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed:
                     b = tts.generate(text, voice=voice, seed=clip_seed, processor_factory=None).wav
                 if min(len(a), len(b)) >= target * SR:
                     break
-                sents.append(texts.take())
+                sents.append(more.take())
             meta = {"text": text, "voice": voice, "seed": clip_seed, "source": ["tts"]}
             cache.put(wm_id, r_wm, a, {**meta, "payload": payload})
             cache.put(nw_id, r_nw, b, meta)

@@ -83,7 +83,7 @@ def robustness_cmd(clips, controls, seconds_spec, attacks_spec, out, tts_ckpt, c
     head = means.get("5")
     if head:
         click.echo(f"Tier A mean TPR at FPR 1e-3, 5 s clips: {head['mean_tpr']:.3f} "
-                   f"({head['attacks']} attacks)")
+                   f"({head['attacks']} attack{'s' if head['attacks'] != 1 else ''})")
     click.echo(f"report: {summary['report']}")
     click.echo(f"results: {summary['results']}")
 

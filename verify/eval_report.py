@@ -31,6 +31,9 @@ def write_report(out: Path, results: dict) -> list[Path]:
     out = Path(out)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1, default=str) + "\n")
     plots = write_plots(out, results)
+    for stale in [*out.glob("roc-*.png"), *out.glob("sweep-*.png")]:
+        if stale not in plots:  # from an earlier run with other attacks or lengths
+            stale.unlink(missing_ok=True)
     atomic_write_text(out / "report.md", render_markdown(results, [p.name for p in plots]))
     return plots
 
@@ -226,15 +229,18 @@ def write_plots(out: Path, res: dict) -> list[Path]:
             cmap = plt.get_cmap("tab20")
             for i, name in enumerate(names):
                 rows = [r for r in recs if r["attack"] == name and r["seconds"] == x]
-                wm = [r["p_value"] for r in rows if r["kind"] == "watermarked"]
-                ctl = [r["p_value"] for r in rows if r["kind"] != "watermarked"]
+                # ranked by the raw p-value: the same order as the corrected one, without its ties at 1
+                wm = [r["raw_p_value"] for r in rows if r["kind"] == "watermarked"]
+                ctl = [r["raw_p_value"] for r in rows if r["kind"] != "watermarked"]
                 if not wm or not ctl:
                     continue
                 fpr, tpr = roc_points(wm, ctl)
                 f0 = 0.5 / len(ctl)
                 floor = min(floor, f0)
-                ax.step(np.maximum(fpr, f0), tpr, where="post", color=cmap(i % 20), lw=1.3,
-                        label=name.split("/", 1)[1])
+                ax.step(np.maximum(fpr, f0), tpr, where="post", color=cmap((2 * i) % 20 + (i // 10) % 2),
+                        lw=1.3, ls="-" if i < 10 else "--", label=name.split("/", 1)[1])
+            grid = np.logspace(np.log10(floor), 0, 50)
+            ax.plot(grid, grid, ":", color="grey", lw=0.8, label="chance")
             ax.set_xscale("log")
             ax.set_xlim(floor * 0.8, 1.05)
             ax.set_ylim(-0.02, 1.02)

@@ -271,9 +271,9 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
     out = Path(s.out)
     if out.exists() and not out.is_dir():
         raise EvalError(f"--out must be a directory: {out}")
-    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     tts = load_eval_tts(s.tts)  # fails first (one line) when the checkpoint is missing
+    out.mkdir(parents=True, exist_ok=True)
     need = max(s.lengths)
     cache = ClipCache(out)
     t0 = time.time()
@@ -314,6 +314,7 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
                 task_keys.append(keys)
     cached = len(records)
     total = sum(len(t["attacks"]) for t in tasks)
+    timings: list[float] = []
     t0 = time.time()
     with progress_bar("detecting", total, enabled=progress) as advance:
         if s.workers <= 1 or len(tasks) <= 1:
@@ -323,14 +324,14 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
             torch.set_num_threads(1)
             try:
                 stream: Iterator[list[dict]] = (evaluate_task(detector, t) for t in tasks)
-                _collect(stream, tasks, task_keys, dcache, records, advance)
+                _collect(stream, tasks, task_keys, dcache, records, timings, advance)
             finally:
                 torch.set_num_threads(before)
         else:
             with ProcessPoolExecutor(s.workers, initializer=_init_worker, initargs=(spec,)) as pool:
                 try:
                     stream = _ordered(pool, _run_in_worker, tasks, 2 * s.workers)
-                    _collect(stream, tasks, task_keys, dcache, records, advance)
+                    _collect(stream, tasks, task_keys, dcache, records, timings, advance)
                 except BaseException:
                     pool.shutdown(cancel_futures=True)
                     raise
@@ -342,13 +343,12 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
         from verify.eval_perth import run_perth
 
         perth = run_perth([c for c in clips if c.kind == "no-watermark"], s.attacks, s.lengths,
-                          progress=progress)
+                          cache=cache, progress=progress)
 
     order = {c.id: i for i, c in enumerate(clips)}
     aorder = {a.name: i for i, a in enumerate(s.attacks)}
     records.sort(key=lambda r: (order.get(r["clip"], 1 << 30), r["seconds"], aorder.get(r["attack"], 0)))
     aggregates = aggregate(records, s.attacks, s.lengths)
-    computed = [r for r in records if r.get("detect_seconds") is not None]
     results = {
         "version": RESULTS_VERSION,
         "command": s.command,
@@ -372,8 +372,7 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
                    "detect_wall_s": round(detect_seconds, 2), "detections_computed": total,
                    "detections_cached": cached, "skipped_short_clips": skipped,
                    "clips_made": cache.misses, "clips_cached": cache.hits,
-                   "mean_detect_s": (round(float(np.mean([r["detect_seconds"] for r in computed])), 4)
-                                     if computed else None)},
+                   "mean_detect_s": round(float(np.mean(timings)), 4) if timings else None},
     }
     paths = write_report(out, results)
     return {"report": str(out / "report.md"), "results": str(out / "results.json"),
@@ -381,10 +380,12 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
             "timing": results["timing"]}
 
 
-def _collect(stream, tasks, task_keys, dcache: DetectionCache, records: list[dict], advance) -> None:
+def _collect(stream, tasks, task_keys, dcache: DetectionCache, records: list[dict], timings: list[float],
+             advance) -> None:
     for task, keys, recs in zip(tasks, task_keys, stream, strict=False):
         dcache.add([(keys[r["attack"]], r) for r in recs if r.get("error") is None])
         records.extend(recs)
+        timings.extend(r["detect_seconds"] for r in recs)
         advance(len(task["attacks"]))
 
 
