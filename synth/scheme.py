@@ -1,9 +1,17 @@
 """The watermark scheme the product uses with each codec: one place for it.
 
 Generation and verification must agree on the configuration and on the
-cluster map of the marked codebook; both come from here. A cluster map ships
-beside each trained codec checkpoint (`<checkpoint stem>.clusters.npz`, made by
-`voxseal codec clusters`); without one the identity map is used.
+cluster map of the marked codebook; both come from here. A cluster map beside
+the codec checkpoint (`<checkpoint stem>.clusters.npz`, made by `voxseal codec
+clusters`) is used when present; without one, the identity map.
+
+No cluster map is shipped as the default: measured with the shipped codec and
+TTS (runs of 4 clips of 6.7 s, clean re-encode), the 64-cluster map kept more
+codebook-1 colours (cluster agreement 0.76 against token agreement 0.55) but
+left so few distinct (context, cluster) units after de-duplication that
+detection was weaker than with single tokens (median p 0.78 against 0.17 for
+the payload scheme at delta 2). The 64-cluster map ships as
+`compact16k.clusters-64.npz` for experiments.
 """
 from __future__ import annotations
 
