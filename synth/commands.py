@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from synth.console import emit_json, progress_bar
+from synth.console import emit_json, fraction_bar, progress_bar
 
 
 class UsageError(click.UsageError):
@@ -58,14 +58,7 @@ def corpus_build(out: str, minutes: float, seed: int, as_json: bool) -> None:
     """
     from synth.corpus import build_corpus
 
-    with progress_bar("synthesizing", 1000) as advance:
-        done = [0]
-
-        def prog(frac: float) -> None:
-            n = int(frac * 1000)
-            advance(n - done[0])
-            done[0] = n
-
+    with fraction_bar("synthesizing") as prog:
         summary = build_corpus(out, minutes, seed, progress=prog)
     if as_json:
         emit_json(summary)
@@ -110,14 +103,7 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
     log_path = Path(out + ".log")
     file_log = jsonl_logger(log_path)
 
-    with progress_bar("training codec", 1000) as advance:
-        done = [0]
-
-        def prog(frac: float) -> None:
-            n = int(frac * 1000)
-            advance(n - done[0])
-            done[0] = n
-
+    with fraction_bar("training codec") as prog:
         summary = train_codec(corpus_dir, out, TrainConfig(minutes=minutes, seed=seed,
                                                            threads=threads),
                               log=file_log, progress=prog)
@@ -149,14 +135,7 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, seed, threads
     read_corpus(corpus_dir, "train")
     if not Path(out).parent.is_dir():
         raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
-    with progress_bar("training verifier encoder", 1000) as advance:
-        done = [0]
-
-        def prog(frac: float) -> None:
-            n = int(frac * 1000)
-            advance(n - done[0])
-            done[0] = n
-
+    with fraction_bar("training verifier encoder") as prog:
         summary = train_verifier_encoder(corpus_dir, out, VerifierTrainConfig(minutes=minutes, seed=seed,
                                                                               threads=threads),
                                          codec_checkpoint, log=jsonl_logger(Path(out + ".log")),
@@ -488,14 +467,7 @@ def train_tts_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads:
         raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
     file_log = jsonl_logger(Path(out + ".log"))
     codec = _load(codec_name, codec_checkpoint)
-    with progress_bar("training tts", 1000) as advance:
-        done = [0]
-
-        def prog(frac: float) -> None:
-            n = int(frac * 1000)
-            advance(n - done[0])
-            done[0] = n
-
+    with fraction_bar("training tts") as prog:
         summary = train_tts(corpus_dir, out, TTSTrainConfig(minutes=minutes, seed=seed, threads=threads,
                                                             batch_size=batch_size, max_steps=max_steps,
                                                             bf16=not fp32),
