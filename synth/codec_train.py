@@ -136,10 +136,18 @@ def train_codec(
     progress: Callable[[float], None] | None = None,
 ) -> dict:
     """Train (or resume) the compact codec; writes `out` (fp16) and `<out>.train.pt`."""
-    torch.set_num_threads(cfg.threads)
-    # Denormal floats appear as training goes on (tiny LSTM/weight-norm activations) and
-    # slowed steps 30-fold on this CPU; flushing them to zero costs nothing in accuracy.
+    # Denormal floats (tiny LSTM / weight-norm activations) can make CPU steps many times
+    # slower; flushing them to zero costs nothing in accuracy. The flag is process-wide CPU
+    # state, so it is turned off again on the way out.
     torch.set_flush_denormal(True)
+    try:
+        return _train_codec(corpus, out, cfg, model_cfg, log, progress)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train_codec(corpus, out, cfg: TrainConfig, model_cfg: CompactConfig | None, log, progress) -> dict:
+    torch.set_num_threads(cfg.threads)
     model_cfg = model_cfg or CompactConfig()
     out = Path(out)
     state_path = out.with_name(out.name + ".train.pt")
