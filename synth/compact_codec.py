@@ -16,7 +16,6 @@ Three fixes for the package's training traps on CPU live here:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ from torch import nn
 
 from synth._encodec_compat import import_encodec
 from synth.codec import Codec, CodecError
-from synth.fileio import atomic_open
+from synth.fileio import atomic_open, sha256_file
 
 _encodec = import_encodec()
 from encodec.modules import SEANetDecoder, SEANetEncoder  # noqa: E402
@@ -235,14 +234,6 @@ def load_model(path: str | os.PathLike) -> tuple[CompactCodecModel, dict]:
     return model.eval(), blob
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_verifier_encoder(path: str | os.PathLike, encoder: nn.Module, config: CompactConfig,
                           codec_sha256: str, extra: dict | None = None) -> None:
     """Atomically save a verifier-side encoder (fp16) bound to the codec it was tuned for."""
@@ -298,7 +289,7 @@ class CompactCodec(Codec):
         checkpoint when present, a path uses that file, None/False the codec's own encoder."""
         path = Path(checkpoint) if checkpoint else ASSET
         model, _ = load_model(path)
-        sha = file_sha256(path)
+        sha = sha256_file(path)
         encoder = None
         if verifier_encoder is True:
             candidate = path.with_name(path.stem + ".verifier.pt")

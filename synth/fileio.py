@@ -7,6 +7,7 @@ directory, fsync'd, then renamed over the target (rename is atomic on POSIX).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -47,3 +48,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, perms: int = 0o644)
 def atomic_write_text(path: str | os.PathLike, text: str, perms: int = 0o644) -> None:
     """Write UTF-8 `text` to `path` atomically with permissions `perms`."""
     atomic_write_bytes(path, text.encode("utf-8"), perms)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -8,13 +8,13 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from synth.audio import AudioError, load_audio, save_audio
+from synth.fileio import sha256_file
 
 FORMATS = ("wav", "flac", "mp3")
 MODEL_NAME = "voxseal-reference-tts"
@@ -45,14 +45,6 @@ class GenerateRecord:
         return asdict(self)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def generate_file(text: str, out: str | os.PathLike, *, home, voice: str | None = None,
                   prompt: str | os.PathLike | None = None, seed: int = 0, fmt: str | None = None,
                   watermark: bool = True, include_text: bool = False, consent: str | None = None,
@@ -77,7 +69,7 @@ def generate_file(text: str, out: str | os.PathLike, *, home, voice: str | None 
     prompt_wav = prompt_sha = None
     if prompt is not None:
         prompt_wav, _ = load_audio(prompt, tts.sample_rate, max_seconds=60)
-        prompt_sha = _sha256_file(Path(prompt))
+        prompt_sha = sha256_file(prompt)
     key = home.load_watermark_key()
     scheme = scheme_for(tts.codec)
     payload = allocate_payload(home) if watermark else None

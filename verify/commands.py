@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import click
 
 from synth.console import progress_bar
+from verify.parallel import ordered_map
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".webm", ".aif",
                   ".aiff"}
@@ -53,17 +53,6 @@ def _init_worker(args) -> None:
 
 def _verify_in_worker(path: str):
     return _worker.verify(path)
-
-
-def _ordered(pool, fn, items: Iterator[str], window: int):
-    """Map with at most `window` tasks in flight, yielding results in input order."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 @click.command("verify")
@@ -120,7 +109,7 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
         else:
             pool = ProcessPoolExecutor(workers, initializer=_init_worker,
                                        initargs=((home_path, trust_pem, threshold, quick),))
-            stream = _ordered(pool, _verify_in_worker, paths, 2 * workers)
+            stream = ordered_map(pool, _verify_in_worker, paths, 2 * workers)
         try:
             for r in stream:
                 advance()

@@ -19,8 +19,7 @@ import hashlib
 import json
 import time
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from verify.eval_attacks import ATTACKS_BY_NAME, Attack, EvalError
 from verify.eval_clips import CONTROL_KINDS, SR, Clip
+from verify.parallel import ordered_map
 
 ALPHAS = (1e-2, 1e-3, 1e-6)
 HEADLINE_ALPHA = 1e-3
@@ -145,16 +145,6 @@ def _init_worker(spec: dict) -> None:
 
 def _run_in_worker(task: dict) -> list[dict]:
     return evaluate_task(_worker_detector, task)
-
-
-def _ordered(pool, fn, items: Iterable, window: int) -> Iterator:
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 class DetectionCache:
@@ -330,7 +320,7 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
         else:
             with ProcessPoolExecutor(s.workers, initializer=_init_worker, initargs=(spec,)) as pool:
                 try:
-                    stream = _ordered(pool, _run_in_worker, tasks, 2 * s.workers)
+                    stream = ordered_map(pool, _run_in_worker, tasks, 2 * s.workers)
                     _collect(stream, tasks, task_keys, dcache, records, timings, advance)
                 except BaseException:
                     pool.shutdown(cancel_futures=True)

@@ -1,7 +1,6 @@
 """Suspect audio -> tokens -> detection -> payload -> registry and manifest -> verdict."""
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import torch
 
 from synth.audio import AudioError, load_audio
 from synth.codec import Codec, load_codec
+from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import FileResult
 from verify.search import Hypothesis, SearchPlan
@@ -65,14 +65,6 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
     return best
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class Verifier:
     """Holds what every file's verification needs: codec, scheme, keys, registry, trust."""
 
@@ -116,7 +108,7 @@ class Verifier:
             with self.home.registry() as reg:
                 result.registry = {
                     "payload": reg.resolve_payload(payload) if payload is not None else [],
-                    "file_sha256": reg.match_file_sha256(file_sha256(path)),
+                    "file_sha256": reg.match_file_sha256(sha256_file(path)),
                     "pcm_sha256": reg.match_pcm_sha256(pcm_sha256(wav_native)),
                 }
         except ProvenanceError as exc:
