@@ -1,14 +1,22 @@
-"""Watermark scheme sweep on the shipped TTS and codec: which settings survive a clean re-encode.
+"""Watermark scheme on the shipped TTS and codec: what survives a clean re-encode.
 
-    .venv/bin/python benchmarks/scheme.py [H]      (H = context width, 0 or 1; default 1)
+    .venv/bin/python benchmarks/scheme.py [--clips N] [--seconds S]
 
-4 clips of two held-out sentences each (about 6.7 s); for delta in {2, 4}, token map
-identity or 64 clusters (synth/assets/compact16k.clusters-64.npz), zero-bit or 32-bit
-payload: the p-value on the generated tokens themselves ("direct") and after decoding
-and re-encoding the audio (no alignment search), whether the payload was read back,
-and the mean token entropy per step.
+N held-out sentences (default 8, each about S seconds, default 5); for each
+configuration: the p-value on the sampled tokens themselves ("direct") and after
+decode -> re-encode through the verifier's own path (alignment search, every
+hypothesis counted), the codebook-1 token agreement of that re-encode (at the
+winning alignment), the payload read blind (CRC) and matched against 1000
+published ids (`match_payload`), and the mean token entropy per step.
+
+Configurations: the product's layered scheme (synth/scheme.py), classic MPAC (the
+payload colours are the green lists) and a zero-bit mark, all delta 2, h = 1,
+identity clusters.
 """
+import argparse
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,47 +25,79 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from synth.scheme import Scheme  # noqa: E402
+from synth.scheme import PRODUCT_CONFIG, Scheme  # noqa: E402
 from synth.textgen import sentences  # noqa: E402
 from synth.tts import load_tts  # noqa: E402
-from verify.search import SearchPlan  # noqa: E402
 from verify.verifier import detect_audio  # noqa: E402
 from watermark.clusters import ClusterMap  # noqa: E402
 from watermark.config import WatermarkConfig  # noqa: E402
-from watermark.detect import detect  # noqa: E402
+from watermark.detect import detect, match_payload  # noqa: E402
 from watermark.keys import WatermarkKey  # noqa: E402
 from watermark.processor import WatermarkLogitsProcessor  # noqa: E402
 
 
+def texts_of(n: int, seconds: float) -> list[str]:
+    out = []
+    for i in range(n):
+        words, j = [], 0
+        while len(words) < seconds * 2.6:  # ~2.6 words/s for the shipped voices
+            words += sentences(500 + 37 * i + j, 1, held_out=True)[0].split()
+            j += 1
+        out.append(" ".join(words))
+    return out
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clips", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    h = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    warnings.simplefilter("ignore")
     tts = load_tts()
+    from synth.codec import load_codec
+
+    verifier_codec = load_codec(verifier=True)
     key = WatermarkKey.from_bytes(bytes(range(32)))
-    texts = [" ".join(sentences(77 + i, 2, held_out=True)) for i in range(4)]
-    maps = {"id": ClusterMap.identity(1024),
-            "c64": ClusterMap.load(ROOT / "synth" / "assets" / "compact16k.clusters-64.npz")}
-    for delta in (2.0, 4.0):
-        for cname, cmap in maps.items():
-            for bits in (0, 32):
-                scheme = Scheme(WatermarkConfig(delta=delta, payload_bits=bits, context_width=h), cmap, 0)
-                name = f"d{delta:g}-{cname}-{'pay' if bits else 'zero'}"
-                reenc, direct, payload_ok, entropy = [], [], [], []
-                for i, text in enumerate(texts):
-                    payload = (0xABC0000 + i) if bits else None
+    texts = texts_of(args.clips, args.seconds)
+    rng = np.random.default_rng(0)
+    published = [int(x) for x in rng.integers(0, 2**32, 1000)]
+    cmap = ClusterMap.identity(1024)
+    configs = {"layered (product)": PRODUCT_CONFIG,
+               "classic MPAC": WatermarkConfig(delta=2.0),
+               "zero-bit": WatermarkConfig(delta=2.0, payload_bits=0)}
+    print(f"codec {tts.codec.checkpoint_sha256[:12]}, verifier encoder "
+          f"{'yes' if getattr(verifier_codec, 'encoder', None) is not None else 'no'}; "
+          f"{args.clips} clips of ~{args.seconds:g} s", flush=True)
+    for name, cfg in configs.items():
+        scheme = Scheme(cfg, cmap, 0)
+        direct, reenc, agree, blind, matched, ent, secs = [], [], [], [], [], [], []
+        t0 = time.time()
+        for i, text in enumerate(texts):
+            payload = published[i] if cfg.has_payload else None
 
-                    def factory(s=scheme, p=payload):
-                        return WatermarkLogitsProcessor(key, s.config, p, s.cluster_map, 0)
+            def factory(s=scheme, p=payload):
+                return WatermarkLogitsProcessor(key, s.config, p, s.cluster_map, 0)
 
-                    res = tts.generate(text, seed=i, processor_factory=factory)
-                    direct.append(detect(res.codes[0].numpy(), [key], scheme.config, cmap).p_value)
-                    td = detect_audio(res.wav, tts.codec, scheme, [key], plan=SearchPlan.quick())
-                    reenc.append(td.p_value)
-                    payload_ok.append(td.detection.payload == payload if bits else None)
-                    entropy.append(res.entropy_per_step)
-                print(f"h={h} {name:14} re-encoded p median {np.median(reenc):.2g} max {max(reenc):.2g} | "
-                      f"direct max {max(direct):.2g} | payload read {payload_ok} | "
-                      f"H/step {np.mean(entropy):.2f} | {len(res.wav) / 16000:.1f} s", flush=True)
+            res = tts.generate(text, seed=i, processor_factory=factory)
+            direct.append(detect(res.codes[0].numpy(), key, cfg, cmap).p_value)
+            td = detect_audio(res.wav, verifier_codec, scheme, [key])
+            reenc.append(td.p_value)
+            again = verifier_codec.encode(torch.from_numpy(td.hypothesis.apply(res.wav, 16_000)))[0]
+            t = min(len(again), res.codes.shape[1])
+            agree.append(float((again[:t] == res.codes[0, :t]).float().mean()))
+            if cfg.has_payload:
+                blind.append(td.detection.payload == payload)
+                m = match_payload(td.detection.colour_counts, published, cfg)
+                matched.append(m.payload == payload)
+            ent.append(res.entropy_per_step)
+            secs.append(res.seconds)
+        pay = (f"blind {sum(blind)}/{len(blind)}, matched {sum(matched)}/{len(matched)}"
+               if cfg.has_payload else "-")
+        print(f"{name:18} direct p median {np.median(direct):.2g} max {max(direct):.2g} | re-encoded p "
+              f"median {np.median(reenc):.2g} max {max(reenc):.2g}, TPR@1e-6 "
+              f"{np.mean(np.array(reenc) < 1e-6):.2f} | cb1 agreement {np.mean(agree):.3f} | payload {pay} | "
+              f"H/step {np.mean(ent):.2f} | {np.mean(secs):.1f} s/clip | {time.time() - t0:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

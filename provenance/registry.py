@@ -62,6 +62,12 @@ class Registry:
     def resolve_payload(self, payload: int) -> list[str]:
         return self.resolve_binding(SOFT_BINDING_ALG, payload_hex(payload))
 
+    def published_payloads(self) -> list[int]:
+        """Every watermark payload of a published manifest, oldest first (the candidates a
+        verifier matches a mark against when the payload's own check bits do not pass)."""
+        with self._store.read() as tx:
+            return tx.published_payloads()
+
     def match_file_sha256(self, sha256: str) -> list[str]:
         check_sha256(sha256, "file sha256")
         with self._store.read() as tx:

@@ -75,6 +75,12 @@ class Codec(abc.ABC):
         """
         return self.model.quantizer.vq.layers[k]._codebook.embed.detach().numpy().copy()
 
+    @property
+    def token_space(self) -> str | None:
+        """Identifies what the codes mean (encoder + codebooks): models trained on this
+        codec's tokens stay valid across checkpoints that share it. Default: the checkpoint."""
+        return getattr(self, "_token_space", None) or getattr(self, "checkpoint_sha256", None)
+
     def info(self) -> dict:
         return {"name": self.name, "sample_rate": self.sample_rate, "frame_rate": self.frame_rate,
                 "n_codebooks": self.n_codebooks, "codebook_size": self.codebook_size}

@@ -110,6 +110,56 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
     click.echo(json.dumps(summary))
 
 
+@train.command("decoder")
+@click.option("--corpus", "corpus_dir", required=True, type=click.Path(file_okay=False),
+              help="The corpus the codec was trained on.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the tuned fp16 codec; <out>.train.pt holds the resumable state, "
+                   "<out>.pool.pt the cached TTS-sampled codes.")
+@click.option("--codec-checkpoint", type=click.Path(dir_okay=False), required=True,
+              help="The codec to tune (its encoder and codebooks stay as they are).")
+@click.option("--tts-checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="The TTS whose sampled codes the decoder learns to render (default: the embedded one).")
+@click.option("--minutes", type=click.FloatRange(min=0.05), default=40.0, show_default=True)
+@click.option("--pool-seconds", type=click.FloatRange(min=10), default=900.0, show_default=True,
+              help="Seconds of TTS-sampled codes to train on.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes, pool_seconds, seed,
+                      threads) -> None:
+    """Tune the codec's decoder so re-encoding its audio gives back the codes.
+
+    Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
+    change. Reproduce the embedded codec (after `train codec` and `train tts`) with:
+
+    \b
+      voxseal train decoder --corpus data/corpus --codec-checkpoint runs/compact16k.pt \\
+          --out runs/compact16k.tuned.pt --minutes 40
+    """
+    from synth.codec import load_codec
+    from synth.codec_train import jsonl_logger
+    from synth.corpus import read_corpus
+    from synth.decoder_train import DecoderTuneConfig, load_or_make_pool, tune_decoder
+    from synth.tts import load_tts
+
+    read_corpus(corpus_dir, "train")
+    if not Path(out).parent.is_dir():
+        raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
+    if Path(out).resolve() == Path(codec_checkpoint).resolve():
+        raise click.BadParameter("--out must differ from --codec-checkpoint (the original is the "
+                                 "quality anchor)", param_hint="--out")
+    cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads)
+    codec = load_codec("compact-16k", codec_checkpoint)
+    tts = load_tts(tts_checkpoint, codec=codec)
+    tts.threads = threads
+    with fraction_bar("sampling codes") as prog:
+        pool = load_or_make_pool(Path(out + ".pool.pt"), tts, corpus_dir, pool_seconds, seed, prog)
+    with fraction_bar("tuning decoder") as prog:
+        summary = tune_decoder(corpus_dir, codec_checkpoint, pool, out, cfg,
+                               log=jsonl_logger(Path(out + ".log")), progress=prog)
+    click.echo(json.dumps(summary))
+
+
 @train.command("verifier")
 @click.option("--corpus", "corpus_dir", required=True, type=click.Path(file_okay=False),
               help="A corpus made by `voxseal corpus build`.")
@@ -118,15 +168,18 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
 @click.option("--minutes", type=click.FloatRange(min=0.05), default=12.0, show_default=True)
 @click.option("--codec-checkpoint", type=click.Path(dir_okay=False), default=None,
               help="The codec to tune for (default: the embedded compact-16k).")
+@click.option("--code-pool", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="TTS-sampled codes to learn from: the <out>.pool.pt that `train decoder` wrote.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, seed, threads) -> None:
+def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, seed, threads) -> None:
     """Tune the verifier-side encoder for re-encoding consistency (decoder untouched).
 
     Reproduce the shipped one with:
 
     \b
-      voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.verifier.pt --minutes 12
+      voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.verifier.pt \\
+          --minutes 12 --code-pool runs/compact16k.tuned.pt.pool.pt
     """
     from synth.codec_train import jsonl_logger
     from synth.corpus import read_corpus
@@ -135,11 +188,19 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, seed, threads
     read_corpus(corpus_dir, "train")
     if not Path(out).parent.is_dir():
         raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
+    pool = None
+    if code_pool:
+        from synth.decoder_train import read_pool
+
+        try:
+            pool = read_pool(Path(code_pool))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--code-pool") from None
     with fraction_bar("training verifier encoder") as prog:
         summary = train_verifier_encoder(corpus_dir, out, VerifierTrainConfig(minutes=minutes, seed=seed,
                                                                               threads=threads),
-                                         codec_checkpoint, log=jsonl_logger(Path(out + ".log")),
-                                         progress=prog)
+                                         codec_checkpoint, code_pool=pool,
+                                         log=jsonl_logger(Path(out + ".log")), progress=prog)
     click.echo(json.dumps(summary))
 
 

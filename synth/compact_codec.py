@@ -212,6 +212,23 @@ def save_checkpoint(path: str | os.PathLike, model: CompactCodecModel, *, half: 
         torch.save(blob, fh)
 
 
+def token_space_sha256(state_dict: dict) -> str:
+    """sha256 over the encoder and quantiser tensors as stored (fp16 in shipped files).
+
+    A decoder-only tune (synth/decoder_train.py) keeps it: the codes mean the same.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(state_dict):
+        if k.startswith(("encoder.", "quantizer.")):
+            v = state_dict[k]
+            h.update(k.encode() + str(v.dtype).encode() + str(tuple(v.shape)).encode())
+            h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
+                     if v.numel() else b"")
+    return h.hexdigest()
+
+
 def load_model(path: str | os.PathLike) -> tuple[CompactCodecModel, dict]:
     path = Path(path)
     if not path.is_file():
@@ -288,7 +305,7 @@ class CompactCodec(Codec):
         """Load the codec; `verifier_encoder=True` uses the one shipped beside the default
         checkpoint when present, a path uses that file, None/False the codec's own encoder."""
         path = Path(checkpoint) if checkpoint else ASSET
-        model, _ = load_model(path)
+        model, blob = load_model(path)
         sha = sha256_file(path)
         encoder = None
         if verifier_encoder is True:
@@ -297,7 +314,9 @@ class CompactCodec(Codec):
                 encoder = load_verifier_encoder(candidate, model, sha)
         elif verifier_encoder:
             encoder = load_verifier_encoder(verifier_encoder, model, sha)
-        return cls(model, sha, encoder)
+        codec = cls(model, sha, encoder)
+        codec._token_space = token_space_sha256(blob["state_dict"])
+        return codec
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         hop = self.hop_length
@@ -311,4 +330,5 @@ class CompactCodec(Codec):
 
     def info(self) -> dict:
         return {**super().info(), "checkpoint_sha256": self.checkpoint_sha256,
+                "token_space": self.token_space,
                 "verifier_encoder": self.encoder is not None}

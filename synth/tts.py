@@ -360,10 +360,12 @@ def load_tts(checkpoint: str | os.PathLike | None = None, codec=None) -> TTS:
                                  f"{codec.codebook_size} at {codec.frame_rate} Hz")
     meta = {"version": blob["format"].rsplit("-", 1)[-1], **(blob.get("training") or {})}
     tts = TTS(model, blob["voices"], codec, meta=meta, checkpoint_sha256=hashlib.sha256(raw).hexdigest())
-    want = blob["codec"].get("sha256")
-    if want != codec.checkpoint_sha256:
-        tts.codec_mismatch = (f"the TTS was trained with codec checkpoint {str(want)[:12]} but the "
-                              f"codec loaded is {str(codec.checkpoint_sha256)[:12]}; retrain it "
-                              "(`voxseal train tts`)")
+    # Token space, not file: a decoder-only tune (`voxseal train decoder`) keeps the codes'
+    # meaning, so the TTS stays valid; older checkpoints record only the file hash.
+    want = blob["codec"].get("token_space") or blob["codec"].get("sha256")
+    have = codec.token_space if blob["codec"].get("token_space") else codec.checkpoint_sha256
+    if want != have:
+        tts.codec_mismatch = (f"the TTS was trained on the tokens of codec {str(want)[:12]} but the "
+                              f"codec loaded has {str(have)[:12]}; retrain it (`voxseal train tts`)")
         warnings.warn(tts.codec_mismatch, CodecMismatchWarning, stacklevel=2)
     return tts

@@ -1,5 +1,4 @@
 """Codec interface, the embedded compact-16k, the pretrained-EnCodec loading path, training."""
-import json
 import sys
 
 import numpy as np
@@ -143,30 +142,16 @@ def test_encodec24_rejects_misnamed_file_when_verifying(encodec_state):
 
 
 # ---------------------------------------------------------------- training
-def test_a_few_training_steps_lower_the_loss(tmp_path):
-    import soundfile as sf
-
+def test_a_few_training_steps_lower_the_loss(tmp_path, tone_corpus):
     from synth.codec_train import TrainConfig, train_codec
     from synth.compact_codec import CompactConfig, load_model
 
-    (tmp_path / "wavs").mkdir()
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(3):
-        t = np.arange(16_000 * 2) / 16_000
-        f0 = 120 + 40 * i
-        wav = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 8)) * 0.1
-        wav = (wav * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)) + 0.003 * rng.standard_normal(len(t)))
-        sf.write(tmp_path / "wavs" / f"{i}.wav", wav.astype(np.float32), 16_000)
-        lines.append(json.dumps({"id": str(i), "path": f"wavs/{i}.wav", "text": "x", "speaker": "s",
-                                 "split": "train", "seconds": 2.0, "phonemes": "", "phones": None}))
-    (tmp_path / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     records = []
     cfg = TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3, recon_fraction=0.5,
                       max_steps=40, log_every=1, threads=1)
     small = CompactConfig(n_filters=4, dimension=16, lstm=0, n_codebooks=2, codebook_size=32)
     out = tmp_path / "c.pt"
-    train_codec(tmp_path, out, cfg, small, log=records.append)
+    train_codec(tone_corpus, out, cfg, small, log=records.append)
     mel = [r["mel"] for r in records if "mel" in r and "step" in r]
     assert len(mel) >= 30
     assert np.mean(mel[-5:]) < 0.8 * np.mean(mel[:5])
@@ -175,5 +160,5 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
     # resuming continues from the saved state instead of starting over
     cfg.max_steps = 45
     records.clear()
-    train_codec(tmp_path, out, cfg, small, log=records.append)
+    train_codec(tone_corpus, out, cfg, small, log=records.append)
     assert records[0]["event"] == "resumed" and records[0]["step"] == 40

@@ -217,6 +217,7 @@ def test_codec_mismatch_warns(trained, codec):
             return getattr(codec, name)
 
         checkpoint_sha256 = "f" * 64
+        token_space = "f" * 64
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

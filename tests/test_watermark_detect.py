@@ -188,3 +188,54 @@ def test_processor_rejects_unknown_previous_ids():
         proc(torch.tensor([[5000]]), torch.zeros(1, 1024))
     with pytest.raises(TokenError, match="previous token ids"):
         proc(torch.tensor([[-1]]), torch.zeros(1, 1024))
+
+
+@pytest.mark.parametrize("gamma", [0.25, 0.5])
+def test_layered_scheme_detects_binomially_and_carries_the_payload(gamma):
+    """Layered: detection by the key-only green count, payload from the MPAC layer."""
+    cfg = WatermarkConfig(gamma=gamma, payload_delta=2.0)
+    assert cfg.layered and cfg.binomial and cfg.effective_gamma == pytest.approx(gamma)
+    proc = WatermarkLogitsProcessor(KEY, cfg, PAYLOAD)
+    gen = generate(proc, 3, 800, 3.0, torch.Generator().manual_seed(3), top_k=25, top_p=0.8)
+    for toks in gen.tokens:
+        det = detect(toks, [OTHER, KEY], cfg)
+        assert det.statistic == "binomial" and det.key_id == KEY.key_id
+        assert det.p_value < 1e-12 and det.payload == PAYLOAD
+    # the payload layer alone does not make a wrong key or a zero-bit reading fire
+    assert detect(gen.tokens[0], OTHER, cfg).p_value > 1e-3
+    null = uniform_null(np.random.default_rng(5), 1, 800)[0]
+    assert detect(null, KEY, cfg).payload is None
+
+
+def test_layered_bias_adds_both_layers():
+    cfg = WatermarkConfig(gamma=0.5, delta=2.0, payload_delta=1.5)
+    proc = WatermarkLogitsProcessor(KEY, cfg, PAYLOAD)
+    ids = torch.tensor([[17]])
+    bias = proc(ids, torch.zeros(1, 1024))[0]
+    green = proc.green_mask(ids)[0]
+    assert set(torch.unique(bias).tolist()) <= {0.0, 1.5, 2.0, 3.5}
+    assert torch.all((bias >= 2.0) == green)  # the detection layer is exactly delta on green
+    assert 0.15 < float(((bias == 1.5) | (bias == 3.5)).float().mean()) < 0.35  # ~1/radix
+    with pytest.raises(WatermarkError):
+        WatermarkConfig(payload_delta=-1.0)
+
+
+def test_match_payload_picks_the_issued_id_and_refuses_unlisted_ones():
+    from watermark.detect import match_payload
+
+    cfg = WatermarkConfig(gamma=0.25, payload_delta=2.0)
+    proc = WatermarkLogitsProcessor(KEY, cfg, PAYLOAD)
+    gen = generate(proc, 1, 300, 2.0, torch.Generator().manual_seed(9), top_k=25, top_p=0.8)
+    det = detect(gen.tokens[0], KEY, cfg)
+    assert det.colour_counts is not None and det.colour_counts.shape == (cfg.n_symbols, 4)
+    rng = np.random.default_rng(4)
+    others = [int(x) for x in rng.integers(0, 2**32, 500)]
+    m = match_payload(det.colour_counts, others[:250] + [PAYLOAD] + others[250:], cfg)
+    assert m.payload == PAYLOAD and m.posterior >= 0.99 and m.p_value < 1e-3, m
+    unlisted = match_payload(det.colour_counts, others, cfg)
+    assert unlisted.payload is None and unlisted.best in others
+    lone = match_payload(det.colour_counts, others[:1], cfg)
+    assert lone.payload is None and lone.posterior < 0.5
+    assert match_payload(None, [PAYLOAD], cfg).payload is None
+    assert match_payload(det.colour_counts, [], cfg).payload is None
+    assert "colour_counts" not in det.to_dict()

@@ -122,6 +122,7 @@ CONFIGS = {
     "zero-bit h1 C16": (WatermarkConfig(payload_bits=0, context_width=1), 16, 1),
     "payload h1 C64": (WatermarkConfig(), 64, 1),
     "payload h1 identity": (WatermarkConfig(), None, 100),
+    "layered h1 identity": (WatermarkConfig(gamma=0.5, payload_delta=1.0), None, 100),
 }
 
 

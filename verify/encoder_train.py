@@ -3,9 +3,15 @@
 Generation keeps the codec as trained; the verifier encodes suspect audio with
 its own copy of the encoder, fine-tuned so that decoded audio, after the edits
 a suspect clip may have gone through (the AudioSeal Tier A attacks, the Tier B
-sweeps, sub-frame shifts up to a quarter frame, polarity inversion, and a speed
-change that the verifier's time-scale search undoes), still lands on the
-codebook-1 codes it was decoded from. Loss: cross-entropy with logits equal to
+sweeps, sub-frame shifts up to an eighth of a frame (what the offset search
+leaves), polarity inversion, and a speed change that the verifier's time-scale
+search undoes), still lands on the
+codebook-1 codes it was decoded from. What it learns from: the codec's own
+codes of the corpus and, above all, codes the TTS sampled with the watermark on
+(`code_pool`, the same pool `voxseal train decoder` uses) -- the sequences
+verification actually meets, which the codec's encoder never produced. A clean
+re-encode is kept in a large share of the batches (`clean_probability`): a first
+version trained on edits only lowered the clean agreement. Loss: cross-entropy with logits equal to
 minus squared distances to the codebook-1 codewords (Jovanović et al. 2025 do
 the same for autoregressive image tokenizers). The decoder is untouched, so
 generation quality cannot change.
@@ -37,6 +43,8 @@ class VerifierTrainConfig:
     segment_frames: int = 50
     lr: float = 2e-4
     lossy_probability: float = 0.15
+    clean_probability: float = 0.4
+    pool_fraction: float = 0.75  # share of crops from TTS-sampled codes when a pool is given
     seed: int = 0
     threads: int = 2
     checkpoint_every_s: float = 120.0
@@ -78,6 +86,7 @@ def _fit(y: np.ndarray, n: int) -> np.ndarray:
 
 def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTrainConfig,
                            codec_checkpoint: str | Path | None = None,
+                           code_pool: list[torch.Tensor] | None = None,
                            log: Callable[[dict], None] = print,
                            progress: Callable[[float], None] | None = None) -> dict:
     """Fine-tune a copy of the codec's encoder; writes `out` (fp16) and `<out>.train.pt`."""
@@ -98,7 +107,13 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
             targets.append(codes[0].numpy())
     if not decoded:
         raise ValueError("corpus has no training utterances long enough")
-    log({"event": "prepared", "utterances": len(decoded)})
+    n_corpus = len(decoded)
+    with torch.inference_mode():
+        for codes in code_pool or []:
+            if codes.shape[1] > cfg.segment_frames:
+                decoded.append(codec.decode(codes).numpy())
+                targets.append(codes[0].numpy())
+    log({"event": "prepared", "utterances": n_corpus, "pool_sequences": len(decoded) - n_corpus})
     encoder = model.make_encoder(copy_weights=True).train()
     opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
     out = Path(out)
@@ -122,18 +137,26 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
                         "elapsed": time.time() - t0, "rng": rng.getstate()}, fh)
 
     running: dict[str, float] = {}
-    weights = [len(t) for t in targets]
+    corpus_ids, pool_ids = list(range(n_corpus)), list(range(n_corpus, len(decoded)))
+    n_pool = round(cfg.batch_size * cfg.pool_fraction) if pool_ids else 0
+
+    def pick(ids: list[int], k: int) -> list[int]:
+        return rng.choices(ids, [len(targets[i]) for i in ids], k=k) if k else []
+
     while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
         batch, tgt = [], []
-        for i in rng.choices(range(len(decoded)), weights, k=cfg.batch_size):
+        for i in pick(corpus_ids, cfg.batch_size - n_pool) + pick(pool_ids, n_pool):
             f = rng.randrange(len(targets[i]) - cfg.segment_frames)
             y = decoded[i][f * hop: f * hop + seg]
-            if rng.random() < cfg.lossy_probability:
+            u = rng.random()
+            if u < cfg.clean_probability:
+                pass
+            elif u < cfg.clean_probability + cfg.lossy_probability:
                 y = _lossy(y, sr, rng)
             else:
                 y = rng.choice(pool)[1](y, sr, rng)
             if rng.random() < 0.5:
-                y = E.shift(rng.randint(-hop // 4, hop // 4))(y, sr)
+                y = E.shift(rng.randint(-hop // 8, hop // 8))(y, sr)  # what the offset search leaves
             if rng.random() < 0.3:
                 y = -y
             batch.append(_fit(y, seg))

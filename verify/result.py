@@ -8,7 +8,12 @@ One JSON object per file:
     p_value       float  corrected p-value of the best (key, alignment) hypothesis; null on error
     threshold     float  the decision threshold used (default 1e-6)
     key_id        str    public id of the key that matched best; null when nothing was scored
-    payload       str    decoded payload as 8 hex chars, only when its check bits pass; else null
+    payload       str    the watermark's payload as 8 hex chars, or null: read blind when its
+                         CRC passes, else matched against the known ids (the registry's published
+                         payloads and the embedded manifest's) -- see payload_source
+    payload_source str   "decoded" | "registry-match" | null
+    payload_posterior float  posterior of a matched payload among the known ids and "an id not
+                         known here" (watermark.detect.match_payload); null unless matched
     manifest      {found: bool, id: str|null, state: "Trusted"|"Valid"|"Invalid"|null,
                    errors: [str], payload: str|null}
     registry      {payload: [manifest ids], file_sha256: [ids], pcm_sha256: [ids]}
@@ -41,6 +46,8 @@ class FileResult:
     threshold: float = 1e-6
     key_id: str | None = None
     payload: str | None = None
+    payload_source: str | None = None
+    payload_posterior: float | None = None
     manifest: dict[str, Any] = field(default_factory=lambda: {"found": False, "id": None, "state": None,
                                                                "errors": [], "payload": None})
     registry: dict[str, list[str]] = field(default_factory=dict)

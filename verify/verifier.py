@@ -15,7 +15,7 @@ from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import FileResult
 from verify.search import Hypothesis, SearchPlan
-from watermark.detect import Detection, detect_many
+from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 from watermark.pvalues import bonferroni
 
@@ -114,6 +114,30 @@ class Verifier:
         except ProvenanceError as exc:
             result.registry = {"error": [str(exc)]}
 
+    def _known_payloads(self, report) -> list[int]:
+        known: list[int] = []
+        if report is not None and report.payload is not None:
+            known.append(report.payload)
+        if self.home is not None:
+            from provenance import ProvenanceError
+
+            try:
+                with self.home.registry() as reg:
+                    known.extend(reg.published_payloads())
+            except ProvenanceError:
+                pass  # the registry's error is reported by _registry
+        return list(dict.fromkeys(known))
+
+    def _payload(self, det: Detection, report, result: FileResult) -> None:
+        """Blind decode first; else match the colours against the ids known here."""
+        if det.payload is not None:
+            result.payload, result.payload_source = f"{det.payload:08x}", "decoded"
+            return
+        match = match_payload(det.colour_counts, self._known_payloads(report), self.scheme.config)
+        if match.payload is not None:
+            result.payload, result.payload_source = f"{match.payload:08x}", "registry-match"
+            result.payload_posterior = round(match.posterior, 6)
+
     def _windows(self, td: TokenDetection) -> list[dict[str, float]]:
         fr = self.codec.frame_rate * td.hypothesis.scale
         shift = td.hypothesis.offset / self.codec.sample_rate / td.hypothesis.scale
@@ -143,13 +167,14 @@ class Verifier:
         result.p_value = td.p_value
         result.watermarked = td.p_value < self.threshold
         result.key_id = det.key_id
-        result.payload = None if det.payload is None or not result.watermarked else f"{det.payload:08x}"
         result.hypothesis = td.hypothesis.to_dict()
         result.hypotheses = td.hypotheses
         result.n_units = det.n_units
         result.windows = self._windows(td)
         report = self._manifest(p, result)
-        self._registry(p, wav_native, det.payload if result.watermarked else None, result)
+        if result.watermarked:
+            self._payload(det, report, result)
+        self._registry(p, wav_native, int(result.payload, 16) if result.payload else None, result)
         result.verdict = decide(result, report)
         result.seconds = round(time.perf_counter() - started, 3)
         return result

@@ -21,7 +21,7 @@ synthetic (null/watermarked sequences for studies).
 
 from watermark.clusters import ClusterMap
 from watermark.config import WatermarkConfig
-from watermark.detect import Detection, Window, detect, detect_many
+from watermark.detect import Detection, PayloadMatch, Window, detect, detect_many, match_payload
 from watermark.errors import (
     ClusterMapError,
     ConfigError,
@@ -49,6 +49,8 @@ __all__ = [
     "Window",
     "detect",
     "detect_many",
+    "match_payload",
+    "PayloadMatch",
     "filter_logits",
     "sample_next",
 ]

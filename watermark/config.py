@@ -83,6 +83,12 @@ class WatermarkConfig:
         radix: r, symbols per message position (power of two, 2..16).
         payload_bits: message bits (0 = zero-bit scheme; else >= 32 and <= 64).
         check_bits: CRC width appended to the message (8, 16 or 32).
+        payload_delta: None = classic MPAC (the payload colours are the green lists;
+            gamma = 1/radix; detection by the sum-of-max statistic). A number = the
+            layered scheme: a key-only green list of fraction gamma biased by `delta`
+            carries detection (binomial test, as strong as a zero-bit mark), and an
+            independent MPAC colouring biased by `payload_delta` carries the payload
+            in the same tokens.
     """
 
     gamma: float = 0.25
@@ -92,6 +98,7 @@ class WatermarkConfig:
     radix: int = 4
     payload_bits: int = 32
     check_bits: int = 16
+    payload_delta: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codebooks", tuple(self.codebooks))
@@ -128,7 +135,13 @@ class WatermarkConfig:
                 raise ConfigError(
                     f"check_bits must be one of {CHECK_BITS_ALLOWED}, got {self.check_bits!r}"
                 )
-            if abs(self.gamma - 1.0 / self.radix) > 1e-12:
+            if self.payload_delta is not None:
+                if not (isinstance(self.payload_delta, int | float) and 0.0 <= self.payload_delta <= 20.0):
+                    raise ConfigError(
+                        f"payload_delta must be None (classic MPAC) or in [0, 20], got "
+                        f"{self.payload_delta!r}"
+                    )
+            elif abs(self.gamma - 1.0 / self.radix) > 1e-12:
                 raise ConfigError(
                     f"with a payload the green fraction is 1/radix = {1.0 / self.radix}; "
                     f"set gamma={1.0 / self.radix} (got {self.gamma}) or payload_bits=0"
@@ -138,6 +151,16 @@ class WatermarkConfig:
     @property
     def has_payload(self) -> bool:
         return self.payload_bits > 0
+
+    @property
+    def layered(self) -> bool:
+        """Key-only green list for detection plus an MPAC payload layer (see payload_delta)."""
+        return self.has_payload and self.payload_delta is not None
+
+    @property
+    def binomial(self) -> bool:
+        """Detection by the binomial green count (zero-bit and layered schemes)."""
+        return not self.has_payload or self.layered
 
     @property
     def bits_per_symbol(self) -> int:
@@ -158,7 +181,7 @@ class WatermarkConfig:
     @property
     def effective_gamma(self) -> float:
         """The exact null green probability the tables realise (used by the p-values)."""
-        if self.has_payload:
+        if not self.binomial:
             return 1.0 / self.radix
         return self.green_threshold / 2**32
 

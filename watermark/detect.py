@@ -23,7 +23,7 @@ from watermark import payload as payload_codec
 from watermark.config import WatermarkConfig
 from watermark.errors import WatermarkError
 from watermark.keys import WatermarkKey
-from watermark.pvalues import bonferroni
+from watermark.pvalues import binomial_tails, bonferroni
 from watermark.scoring import (
     ClusterMaps,
     Scorer,
@@ -54,7 +54,8 @@ class Detection:
     Attributes:
         p_value: raw_p_value corrected (Bonferroni) for `hypotheses` tests.
         raw_p_value: exact p-value of the winning (candidate, key).
-        score: green units (zero-bit) or sum of per-position top colour counts (payload).
+        score: green units (zero-bit, layered) or sum of per-position top colour counts
+            (classic MPAC).
         n_units: de-duplicated units scored.
         key_id: public id of the winning key (None when nothing was scored).
         payload: decoded message, only when its check bits pass; else None.
@@ -63,9 +64,11 @@ class Detection:
         symbols: decoded symbols (payload configs), whether or not the check passed.
         hypotheses: number of tests the correction accounts for.
         candidate: index of the winning candidate sequence.
-        statistic: "binomial" (zero-bit) or "sum-of-max" (payload, MPAC).
+        statistic: "binomial" (zero-bit, layered) or "sum-of-max" (classic MPAC).
         exact: False if a conservative bound replaced the exact null (huge inputs).
         windows: per-window scores of the winning candidate.
+        colour_counts: int [b, r] units per (message position, colour) of the winning
+            candidate (payload schemes; for `match_payload`), else None.
     """
 
     p_value: float
@@ -82,10 +85,12 @@ class Detection:
     statistic: str
     exact: bool
     windows: list[Window] = field(default_factory=list)
+    colour_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (payload as int and as 0x-hex string)."""
         d = asdict(self)
+        d.pop("colour_counts")
         d["symbol_confidences"] = (
             list(self.symbol_confidences) if self.symbol_confidences is not None else None
         )
@@ -131,6 +136,65 @@ def decode_payload(counts: np.ndarray, config: WatermarkConfig) -> DecodedPayloa
         tuple(float(c) for c in conf),
         float(np.prod(conf)),
     )
+
+
+class PayloadMatch(NamedTuple):
+    """Result of `match_payload`."""
+
+    payload: int | None  # the best candidate, only when it passes both tests
+    best: int | None  # the best candidate whether or not it passed
+    posterior: float  # of the best among the candidates (uniform prior)
+    p_value: float  # binomial tail of its matches, Bonferroni-corrected for the candidates
+    matches: int  # units whose colour is the best candidate's symbol at their position
+    n_units: int
+
+
+def match_payload(counts: np.ndarray | None, candidates: Sequence[int], config: WatermarkConfig, *,
+                  min_posterior: float = 0.99, alpha: float = 1e-3) -> PayloadMatch:
+    """Which of `candidates` (e.g. the registry's published payloads) the colours carry.
+
+    Blind decoding needs every one of the b positions right and CRC-clean, which takes
+    far more tokens than telling known ids apart. Model (as in `decode_payload`): a
+    unit votes its position's symbol with probability q, each other colour with
+    (1 - q) / (r - 1); per position that gives a posterior over the r symbols
+    (softmax of lambda * counts, lambda = log(q (r - 1) / (1 - q))). The Bayes factor of
+    candidate m against "some payload not in the list" (all r^b symbol strings equally
+    likely) is prod over positions of r * posterior[position, m's symbol]: a candidate
+    that merely shares many positions with the true, unlisted id is ruled out by the
+    positions where it differs. Prior: half on the list (split evenly), half off it.
+    The best candidate is reported when its posterior is >= `min_posterior` *and* its
+    matching units are significant against Binomial(n, 1/r) after Bonferroni over the
+    candidates. q is estimated as the best candidate's match rate.
+
+    Args:
+        counts: int [b, r] colour counts (`Detection.colour_counts`).
+    """
+    none = PayloadMatch(None, None, 0.0, 1.0, 0, 0)
+    if counts is None or not config.has_payload or len(candidates) == 0:
+        return none
+    w = np.asarray(counts, dtype=np.int64)
+    n = int(w.sum())
+    if n == 0:
+        return none
+    cands = [int(c) for c in candidates]
+    b, r = w.shape
+    symbols = np.stack([payload_codec.encode(c, config) for c in cands])  # [M, b]
+    x = w[np.arange(b)[None, :], symbols].sum(axis=1)  # [M] matching units
+    i = int(np.argmax(x))
+    q = float(np.clip(x[i] / n, 1.0 / r + 1e-6, 1 - 1e-6))
+    lam = np.log(q * (r - 1) / (1 - q))
+    z = lam * w
+    log_post = z - z.max(axis=1, keepdims=True)
+    log_post -= np.log(np.exp(log_post).sum(axis=1, keepdims=True))  # [b, r]
+    log_bf = (np.log(r) + log_post[np.arange(b)[None, :], symbols]).sum(axis=1)  # [M]
+    log_joint = np.log(0.5 / len(cands)) + log_bf
+    j = int(np.argmax(log_joint))
+    top = log_joint[j]
+    posterior = float(1.0 / (np.exp(log_joint - top).sum() + 0.5 * np.exp(-top)))
+    upper, at = binomial_tails(int(x[j]), n, 1.0 / r)
+    p = float(bonferroni(float(upper + at), len(cands)))
+    ok = posterior >= min_posterior and p < alpha
+    return PayloadMatch(cands[j] if ok else None, cands[j], posterior, p, int(x[j]), n)
 
 
 def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int) -> list[Window]:
@@ -192,7 +256,7 @@ def detect_many(
     maps = resolve_cluster_maps(config, cluster_map, CODEC_VOCAB)
     seqs = [as_codebook_rows(c, config) for c in candidates]
     hypotheses = len(seqs) * len(keys) * extra_hypotheses
-    statistic = "sum-of-max" if config.has_payload else "binomial"
+    statistic = "binomial" if config.binomial else "sum-of-max"
 
     best = None
     for key in keys:
@@ -221,6 +285,7 @@ def detect_many(
         statistic=statistic,
         exact=exact,
         windows=_windows(scorer, seqs[i], window_frames),
+        colour_counts=None if counts.colour_counts is None else counts.colour_counts[i],
     )
 
 

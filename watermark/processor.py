@@ -15,7 +15,7 @@ from watermark.clusters import ClusterMap
 from watermark.config import WatermarkConfig
 from watermark.errors import ClusterMapError, ConfigError, TokenError, WatermarkError
 from watermark.keys import WatermarkKey
-from watermark.tables import build_tables, green_units
+from watermark.tables import build_tables, green_units, unit_bias
 
 SPECIAL_IDS = 64  # previous-token ids V .. V+63 (BOS, EOS, ...) mean "no context"
 
@@ -83,9 +83,11 @@ class WatermarkLogitsProcessor:
         tables = build_tables(key, config, codebook, cluster_map.n_clusters)
         c = cluster_map.n_clusters
         green = torch.from_numpy(green_units(tables, symbols).reshape(tables.n_rows, c))
+        bias = torch.from_numpy(unit_bias(tables, symbols, config).reshape(tables.n_rows, c))
         ids = torch.from_numpy(np.array(cluster_map.ids))  # writable copy for torch
         v = cluster_map.vocab_size
         green_by_row = green[:, ids]  # [rows, V]
+        bias_by_row = bias[:, ids]
         if config.context_width == 1:
             # row of previous token v is its cluster's row; ids V .. V + SPECIAL_IDS - 1
             # (BOS, EOS, other special tokens) get the start-context row C. Extra rows
@@ -93,8 +95,9 @@ class WatermarkLogitsProcessor:
             start = torch.full((SPECIAL_IDS,), c, dtype=ids.dtype)
             row_of_token = torch.cat([ids, start])
             green_by_row = green_by_row[row_of_token]  # [V + SPECIAL_IDS, V]
+            bias_by_row = bias_by_row[row_of_token]
         self._green = green_by_row.contiguous()
-        self._table = (self._green.to(torch.float32) * float(config.delta)).contiguous()
+        self._table = bias_by_row.contiguous()
         self.vocab_size = v
         self._cache: dict[tuple, torch.Tensor] = {}
 

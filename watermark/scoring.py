@@ -85,8 +85,9 @@ class UnitCounts:
 
     Attributes:
         n_units: int64 [N].
-        hits: int64 [N] green units (zero-bit scheme) or None.
-        colour_counts: int64 [N, b, r] units per (message position, colour) or None.
+        hits: int64 [N] green units (zero-bit and layered schemes) or None.
+        colour_counts: int64 [N, b, r] units per (message position, colour) (payload
+            schemes) or None.
     """
 
     n_units: np.ndarray
@@ -125,7 +126,7 @@ class Scorer:
         if config.has_payload:
             self._colour = np.concatenate([t.colour for t in self.tables]).astype(np.int64)
             self._position = np.concatenate([t.position for t in self.tables]).astype(np.int64)
-        else:
+        if config.binomial:
             self._green = np.concatenate([t.green for t in self.tables])
 
     def _codebook_units(self, j: int, tok: np.ndarray) -> np.ndarray:
@@ -205,13 +206,14 @@ class Scorer:
         seq = uniq // self.total_units
         unit = uniq - seq * self.total_units
         n_units = np.bincount(seq, minlength=n_seq).astype(np.int64)
-        if not self.config.has_payload:
-            hits = np.bincount(seq, weights=self._green[unit], minlength=n_seq)
-            return UnitCounts(n_units, hits.astype(np.int64), None)
-        b, r = self.config.n_symbols, self.config.radix
-        cell = (seq * b + self._position[unit]) * r + self._colour[unit]
-        w = np.bincount(cell, minlength=n_seq * b * r).reshape(n_seq, b, r)
-        return UnitCounts(n_units, None, w.astype(np.int64))
+        hits = w = None
+        if self.config.binomial:
+            hits = np.bincount(seq, weights=self._green[unit], minlength=n_seq).astype(np.int64)
+        if self.config.has_payload:
+            b, r = self.config.n_symbols, self.config.radix
+            cell = (seq * b + self._position[unit]) * r + self._colour[unit]
+            w = np.bincount(cell, minlength=n_seq * b * r).reshape(n_seq, b, r).astype(np.int64)
+        return UnitCounts(n_units, hits, w)
 
 
 def _sorted_unique(x: np.ndarray) -> np.ndarray:

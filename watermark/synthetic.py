@@ -233,7 +233,7 @@ def null_pvalues(
         parts.append(scorer.count(tokens[start : start + per_key]))
     counts = UnitCounts(
         np.concatenate([c.n_units for c in parts]),
-        None if config.has_payload else np.concatenate([c.hits for c in parts]),
+        np.concatenate([c.hits for c in parts]) if config.binomial else None,
         np.concatenate([c.colour_counts for c in parts]) if config.has_payload else None,
     )
     return pvalues_and_randomised(counts, config, rng)

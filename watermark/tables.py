@@ -61,9 +61,11 @@ def build_tables(
     n_rows = n_clusters + 1 if config.context_width == 1 else 1
     n = n_rows * n_clusters
     label = _label(config, codebook, n_clusters)
-    if not config.has_payload:
+    green = None
+    if config.binomial:
         words = prf_words(key.subkey(f"green/cb{codebook}"), label, n)
         green = words < np.uint32(config.green_threshold)
+    if not config.has_payload:
         return UnitTables(n_clusters, n_rows, green, None, None)
     # one word per unit: colour from the low bits (exact for r a power of two), message
     # position from the high 24 bits. Distinct bits of a PRF word are independent, so
@@ -73,7 +75,8 @@ def build_tables(
     words = prf_words(key.subkey(f"payload/cb{codebook}"), label, n)
     colour = (words & np.uint32(config.radix - 1)).astype(np.uint8)
     position = ((words >> np.uint32(8)) % np.uint32(config.n_symbols)).astype(np.int16)
-    return UnitTables(n_clusters, n_rows, None, colour, position)
+    # layered: green and colour come from different subkeys, so they are independent
+    return UnitTables(n_clusters, n_rows, green, colour, position)
 
 
 @lru_cache(maxsize=32)
@@ -85,7 +88,7 @@ def cached_tables(
 
 
 def green_units(tables: UnitTables, symbols: np.ndarray | None) -> np.ndarray:
-    """Which units the sampler favours.
+    """Which units the detection statistic counts as green (the sampler favours them).
 
     Args:
         symbols: int [n_symbols] message symbols, or None. With a payload scheme and
@@ -95,6 +98,23 @@ def green_units(tables: UnitTables, symbols: np.ndarray | None) -> np.ndarray:
     """
     if tables.green is not None:
         return tables.green
+    return _colour_match(tables, symbols)
+
+
+def _colour_match(tables: UnitTables, symbols: np.ndarray | None) -> np.ndarray:
     if symbols is None:
         return tables.colour == 0
     return tables.colour == np.asarray(symbols)[tables.position]
+
+
+def unit_bias(tables: UnitTables, symbols: np.ndarray | None, config: WatermarkConfig) -> np.ndarray:
+    """The logit bias the sampler adds to each unit: float32 [n_rows * C].
+
+    Zero-bit and classic MPAC: delta on the green units. Layered: delta on the key's
+    green units plus payload_delta on the units whose colour is their position's
+    message symbol (nothing for the payload layer when `symbols` is None).
+    """
+    bias = green_units(tables, symbols).astype(np.float32) * np.float32(config.delta)
+    if config.layered and symbols is not None:
+        bias += _colour_match(tables, symbols).astype(np.float32) * np.float32(config.payload_delta)
+    return bias

@@ -1,0 +1,282 @@
+"""Decoder consistency tuning: teach the decoder to speak codes the encoder reads back.
+
+The watermark lives in the codebook-1 tokens the TTS samples, and verification
+re-encodes the audio, so what matters is encode(decode(q)) = q for *sampled*
+q. Sampled code sequences are not ones the encoder ever produced: measured
+with the 80-minute codec, re-encoding kept 0.74 of codebook-1 tokens on
+corpus codes but only ~0.55 on TTS-sampled ones.
+
+Here the encoder and the quantiser are frozen, so the token space -- and
+every TTS trained on it -- stays exactly the same; only the decoder learns
+(the issue's fallback design: "the decoder trained so that analysing its
+output reproduces the codes"). Each batch mixes
+
+- corpus crops: codes of real audio, decoded with a multi-scale mel loss to
+  that audio (quality);
+- crops of a pool of codes sampled by the TTS with the watermark on, made once
+  by `sample_code_pool`, decoded with a mel loss to the *original* decoder's
+  rendering of the same codes (an anchor, so quality cannot drift far);
+
+and both go through a random mild edit and the frozen encoder, where a
+cross-entropy over minus squared distances to the codebook-1 codewords asks
+the re-encoded latents to land on the codes that were decoded.
+
+Time-budgeted; checkpoints to `<out>.train.pt` and resumes from it.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from synth.codec_train import Batcher, random_edit
+from synth.compact_codec import CompactCodecModel, _sq_dist, load_model, save_checkpoint
+from synth.corpus import read_corpus
+from synth.fileio import atomic_open, sha256_file
+from synth.mel import multiscale_mel_loss
+
+EDGE_FRAMES = 2  # frames at each crop edge see padding, not their neighbours: not scored
+
+
+@dataclass
+class DecoderTuneConfig:
+    minutes: float = 40.0
+    batch_size: int = 8
+    frames: int = 50  # crop length in codec frames (1 s at 50 Hz)
+    pool_fraction: float = 0.75  # share of each batch drawn from TTS-sampled codes
+    pool_seconds: float = 900.0
+    lr: float = 2e-4
+    consistency_weight: float = 0.5
+    edit_probability: float = 0.5  # else the clean re-encode, the case that matters most
+    anchor_weight: float = 1.0
+    mp3_probability: float = 0.1
+    seed: int = 0
+    checkpoint_every_s: float = 120.0
+    threads: int = 2
+    log_every: int = 25
+    max_steps: int | None = None
+
+
+def sample_code_pool(tts, texts: list[str], seconds: float, seed: int = 0,
+                     progress: Callable[[float], None] | None = None) -> list[torch.Tensor]:
+    """Codes [K, T] the TTS samples with the product watermark on (a fresh key per clip).
+
+    Cycles through the TTS' voices and `texts` until `seconds` of codes are made.
+    """
+    from synth.scheme import scheme_for
+    from watermark.keys import WatermarkKey
+    from watermark.processor import WatermarkLogitsProcessor
+
+    scheme = scheme_for(tts.codec)
+    rng = random.Random(seed)
+    voices = tts.voices
+    pool: list[torch.Tensor] = []
+    made, i = 0.0, 0
+    while made < seconds:
+        key = WatermarkKey.generate()
+        payload = rng.getrandbits(scheme.config.payload_bits) if scheme.config.has_payload else None
+
+        def factory(key=key, payload=payload):
+            return WatermarkLogitsProcessor(key, scheme.config, payload, scheme.cluster_map,
+                                            scheme.codebook, vocab_size=tts.codec.codebook_size)
+
+        res = tts.generate(texts[i % len(texts)], voice=voices[i % len(voices)], seed=seed * 100_003 + i,
+                           processor_factory=factory)
+        pool.append(res.codes.clone())
+        made += res.codes.shape[-1] / tts.codec.frame_rate
+        i += 1
+        if progress:
+            progress(min(1.0, made / seconds))
+    return pool
+
+
+class CodeCrops:
+    """Random fixed-length crops of a pool of code sequences [K, T]."""
+
+    def __init__(self, pool: list[torch.Tensor], frames: int, rng: random.Random) -> None:
+        self.pool = [c for c in pool if c.shape[-1] >= frames]
+        if not self.pool:
+            raise ValueError(f"the code pool has no sequence of {frames} frames or more")
+        self.weights = [c.shape[-1] for c in self.pool]
+        self.frames = frames
+        self.rng = rng
+
+    def __call__(self, n: int) -> torch.Tensor:
+        out = []
+        for c in self.rng.choices(self.pool, self.weights, k=n):
+            s = self.rng.randrange(c.shape[-1] - self.frames + 1)
+            out.append(c[:, s:s + self.frames])
+        return torch.stack(out)  # [n, K, frames]
+
+
+def codebook1_consistency(model: CompactCodecModel, y: torch.Tensor, codes: torch.Tensor
+                          ) -> tuple[torch.Tensor, float]:
+    """(CE, agreement) of re-encoding y [B, N] against codebook-1 codes [B, T].
+
+    Logits are minus squared distances to the codewords; crop-edge frames are skipped.
+    """
+    z = model.encoder(y[:, None])  # [B, D, T']
+    t = min(z.shape[-1], codes.shape[-1])
+    sl = slice(EDGE_FRAMES, t - EDGE_FRAMES)
+    z = z[..., sl].transpose(1, 2).reshape(-1, z.shape[1])
+    target = codes[:, sl].reshape(-1)
+    logits = -_sq_dist(z, model.codebooks[0].embed.detach())
+    agreement = float((logits.argmax(1) == target).float().mean())
+    return F.cross_entropy(logits, target), agreement
+
+
+def tune_decoder(corpus: str | Path, codec_checkpoint: str | Path, pool: list[torch.Tensor],
+                 out: str | Path, cfg: DecoderTuneConfig,
+                 log: Callable[[dict], None] = print,
+                 progress: Callable[[float], None] | None = None) -> dict:
+    """Tune the decoder of `codec_checkpoint`; writes `out` (fp16) and `<out>.train.pt`."""
+    torch.set_flush_denormal(True)  # see codec_train: denormals make CPU steps crawl
+    try:
+        return _tune(corpus, codec_checkpoint, pool, out, cfg, log, progress)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, progress) -> dict:
+    torch.set_num_threads(cfg.threads)
+    out = Path(out)
+    state_path = out.with_name(out.name + ".train.pt")
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model, _ = load_model(codec_checkpoint)
+    reference, _ = load_model(codec_checkpoint)  # the original decoder: the quality anchor
+    base_sha = sha256_file(codec_checkpoint)
+    for p in [*model.encoder.parameters(), *model.quantizer.parameters(), *reference.parameters()]:
+        p.requires_grad_(False)
+    mc = model.config
+    utts = read_corpus(corpus, "train")
+    from synth.audio import load_audio
+
+    wavs = [load_audio(Path(corpus) / u.path, mc.sample_rate)[0] for u in utts]
+    audio = Batcher(wavs, cfg.frames * mc.hop_length, rng)
+    crops = CodeCrops(pool, cfg.frames, rng)
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    step, elapsed = 0, 0.0
+    if state_path.is_file():
+        blob = torch.load(state_path, map_location="cpu", weights_only=False)
+        if blob.get("base_sha256") != base_sha:
+            raise ValueError(f"{state_path} tunes another codec checkpoint; delete it to start over")
+        model.decoder.load_state_dict(blob["decoder"])
+        opt.load_state_dict(blob["optimizer"])
+        step, elapsed = blob["step"], blob["elapsed"]
+        rng.setstate(blob["rng"])
+        log({"event": "resumed", "step": step, "elapsed_s": round(elapsed, 1)})
+    model.eval()  # frozen codebooks must not run their EMA / dead-code updates
+    model.decoder.train()
+    budget = cfg.minutes * 60.0
+    t0 = time.time() - elapsed
+    t_ckpt = time.time()
+    n_pool = round(cfg.batch_size * cfg.pool_fraction)
+    n_audio = cfg.batch_size - n_pool
+    n = cfg.frames * mc.hop_length
+
+    def save_state() -> None:
+        with atomic_open(state_path, "wb") as fh:
+            torch.save({"decoder": model.decoder.state_dict(), "optimizer": opt.state_dict(),
+                        "step": step, "elapsed": time.time() - t0, "rng": rng.getstate(),
+                        "base_sha256": base_sha}, fh)
+
+    running: dict[str, float] = {}
+    while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
+        frac = (time.time() - t0) / budget
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        parts: dict[str, float] = {}
+        loss = torch.zeros(())
+        ys, codes = [], []
+        if n_audio:
+            x = audio(n_audio)
+            with torch.no_grad():
+                c = model.encode_codes(x[:, None])
+            y = model.decode_codes(c)[:, 0, :n]
+            rec = multiscale_mel_loss(y, x, mc.sample_rate)
+            loss = loss + rec
+            parts["mel"] = rec.item()
+            ys.append(y)
+            codes.append(c[:, 0])
+        if n_pool:
+            c = crops(n_pool)
+            with torch.no_grad():
+                anchor = reference.decode_codes(c)[:, 0, :n]
+            y = model.decode_codes(c)[:, 0, :n]
+            anc = multiscale_mel_loss(y, anchor, mc.sample_rate)
+            loss = loss + cfg.anchor_weight * anc
+            parts["anchor"] = anc.item()
+            ys.append(y)
+            codes.append(c[:, 0])
+        y = torch.cat(ys)
+        if rng.random() < cfg.edit_probability:
+            y = random_edit(y, mc.sample_rate, rng, cfg.mp3_probability)
+        cons, agree = codebook1_consistency(model, y, torch.cat(codes))
+        loss = loss + cfg.consistency_weight * cons
+        parts["consistency"] = cons.item()
+        parts["agreement"] = agree
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), 10.0)
+        opt.step()
+        step += 1
+        for k, v in parts.items():
+            running[k] = 0.95 * running.get(k, v) + 0.05 * v
+        if step % cfg.log_every == 0:
+            log({"step": step, "elapsed_s": round(time.time() - t0, 1), "lr": opt.param_groups[0]["lr"],
+                 **{k: round(v, 4) for k, v in running.items()}})
+        if progress:
+            progress(min(1.0, frac))
+        if time.time() - t_ckpt > cfg.checkpoint_every_s:
+            save_state()
+            t_ckpt = time.time()
+    save_state()
+    model.eval()
+    save_checkpoint(out, model, half=True, extra={"decoder_tuned": {
+        "base_sha256": base_sha, "steps": step, **asdict(cfg), "corpus": str(corpus)}})
+    summary = {"event": "done", "steps": step, "out": str(out),
+               **{k: round(v, 4) for k, v in running.items()}}
+    log(summary)
+    return summary
+
+
+def pool_texts(corpus: str | Path) -> list[str]:
+    """Training-split sentences of the corpus, de-duplicated, in a fixed order."""
+    seen: dict[str, None] = {}
+    for u in read_corpus(corpus, "train"):
+        seen.setdefault(u.text, None)
+    return list(seen)
+
+
+def read_pool(path: Path) -> list[torch.Tensor]:
+    """Codes [K, T] of a pool file written by `load_or_make_pool`."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return [c.long() for c in blob["codes"]]
+    except Exception as exc:
+        raise ValueError(f"{path} is not a code pool written by `voxseal train decoder` "
+                         f"({type(exc).__name__})") from None
+
+
+def load_or_make_pool(path: Path, tts, corpus: str | Path, seconds: float, seed: int,
+                      progress: Callable[[float], None] | None = None) -> list[torch.Tensor]:
+    """The cached code pool at `path`, or a new one sampled and cached there."""
+    if path.is_file():
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("tts_sha256") == tts.checkpoint_sha256 and blob.get("seconds") >= seconds:
+            return read_pool(path)
+    texts = pool_texts(corpus)
+    random.Random(seed).shuffle(texts)
+    pool = sample_code_pool(tts, texts, seconds, seed, progress)
+    with atomic_open(path, "wb") as fh:
+        torch.save({"tts_sha256": tts.checkpoint_sha256, "seconds": seconds,
+                    "codes": [c.to(torch.int16) for c in pool]}, fh)
+    return [c.long() for c in pool]
+

@@ -1,0 +1,55 @@
+"""Decoder consistency tuning: only the decoder moves, so the codes keep their meaning."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from synth.codec_train import TrainConfig, train_codec
+from synth.compact_codec import CompactCodec, CompactConfig, load_model
+from synth.decoder_train import CodeCrops, DecoderTuneConfig, tune_decoder
+
+SMALL = CompactConfig(n_filters=4, dimension=16, lstm=0, n_codebooks=2, codebook_size=32)
+
+
+def test_tuning_moves_only_the_decoder_and_keeps_the_token_space(tmp_path, tone_corpus):
+    base = tmp_path / "base.pt"
+    train_codec(tone_corpus, base, TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3,
+                                               recon_fraction=0.5, max_steps=20, threads=1), SMALL,
+                log=lambda r: None)
+    gen = torch.Generator().manual_seed(0)
+    pool = [torch.randint(0, 32, (2, 80), generator=gen) for _ in range(4)]
+    records = []
+    out = tmp_path / "tuned.pt"
+    cfg = DecoderTuneConfig(minutes=5, batch_size=4, frames=25, lr=2e-3, max_steps=30, log_every=1,
+                            threads=1)
+    tune_decoder(tone_corpus, base, pool, out, cfg, log=records.append)
+    steps = [r for r in records if "step" in r and "consistency" in r]
+    assert len(steps) == 30 and all(np.isfinite(r["consistency"]) for r in steps)
+    assert {"mel", "anchor", "agreement"} <= set(steps[-1])
+    m0, _ = load_model(base)
+    m1, blob = load_model(out)
+    assert blob["decoder_tuned"]["steps"] == 30
+    for name, v in m0.state_dict().items():
+        if not name.startswith("decoder."):
+            assert torch.equal(v, m1.state_dict()[name]), name  # encoder and codebooks frozen
+    assert any(not torch.equal(v, m1.state_dict()[k]) for k, v in m0.state_dict().items()
+               if k.startswith("decoder."))
+    c0, c1 = CompactCodec.load(base), CompactCodec.load(out)
+    assert c0.checkpoint_sha256 != c1.checkpoint_sha256
+    assert c0.token_space == c1.token_space
+    wav = torch.from_numpy(np.random.default_rng(1).standard_normal(8000).astype(np.float32) * 0.1)
+    assert torch.equal(c0.encode(wav), c1.encode(wav))
+    # resuming continues the same run
+    records.clear()
+    cfg.max_steps = 33
+    tune_decoder(tone_corpus, base, pool, out, cfg, log=records.append)
+    assert records[0]["event"] == "resumed" and records[0]["step"] == 30
+
+
+def test_code_crops_are_windows_of_the_pool():
+    import random
+
+    pool = [torch.arange(40).repeat(2, 1), torch.arange(5).repeat(2, 1)]  # the short one is skipped
+    crops = CodeCrops(pool, 10, random.Random(0))(6)
+    assert crops.shape == (6, 2, 10)
+    assert all(torch.equal(c[0], torch.arange(int(c[0, 0]), int(c[0, 0]) + 10)) for c in crops)
