@@ -5,18 +5,19 @@
 N held-out sentences (default 8, each about S seconds, default 5); for each
 configuration: the p-value on the sampled tokens themselves ("direct") and after
 decode -> re-encode through the verifier's own path (alignment search, every
-hypothesis counted), the codebook-1 token agreement of that re-encode (at the
-winning alignment), the payload read blind (CRC) and matched against 1000
-published ids (`match_payload`), and the mean token entropy per step.
+hypothesis counted), the codebook-1 token agreement of the plain re-encode,
+the payload read blind (CRC) and matched against 1000 published ids
+(`match_payload`), and the mean token entropy per step.
 
-Configurations: the product's layered scheme (synth/scheme.py), classic MPAC (the
-payload colours are the green lists) and a zero-bit mark, all delta 2, h = 1,
-identity clusters.
+Configurations: the product's layered scheme (synth/scheme.py), the same with
+delta 2, 3, 4 and with h = 0, classic MPAC (the payload colours are the green lists)
+and a zero-bit mark; delta 2, h = 1, identity clusters unless named.
 """
 import argparse
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,10 @@ def main() -> None:
     published = [int(x) for x in rng.integers(0, 2**32, 1000)]
     cmap = ClusterMap.identity(1024)
     configs = {"layered (product)": PRODUCT_CONFIG,
+               "layered delta 2": replace(PRODUCT_CONFIG, delta=2.0),
+               "layered delta 3": replace(PRODUCT_CONFIG, delta=3.0),
+               "layered delta 4": replace(PRODUCT_CONFIG, delta=4.0),
+               "layered h=0": replace(PRODUCT_CONFIG, context_width=0),
                "classic MPAC": WatermarkConfig(delta=2.0),
                "zero-bit": WatermarkConfig(delta=2.0, payload_bits=0)}
     print(f"codec {tts.codec.checkpoint_sha256[:12]}, verifier encoder "
@@ -83,7 +88,7 @@ def main() -> None:
             direct.append(detect(res.codes[0].numpy(), key, cfg, cmap).p_value)
             td = detect_audio(res.wav, verifier_codec, scheme, [key])
             reenc.append(td.p_value)
-            again = verifier_codec.encode(torch.from_numpy(td.hypothesis.apply(res.wav, 16_000)))[0]
+            again = verifier_codec.encode(torch.from_numpy(res.wav))[0]
             t = min(len(again), res.codes.shape[1])
             agree.append(float((again[:t] == res.codes[0, :t]).float().mean()))
             if cfg.has_payload:
@@ -97,7 +102,8 @@ def main() -> None:
         print(f"{name:18} direct p median {np.median(direct):.2g} max {max(direct):.2g} | re-encoded p "
               f"median {np.median(reenc):.2g} max {max(reenc):.2g}, TPR@1e-6 "
               f"{np.mean(np.array(reenc) < 1e-6):.2f} | cb1 agreement {np.mean(agree):.3f} | payload {pay} | "
-              f"H/step {np.mean(ent):.2f} | {np.mean(secs):.1f} s/clip | {time.time() - t0:.0f} s", flush=True)
+              f"H/step {np.mean(ent):.2f} | {np.mean(secs):.1f} s/clip | {time.time() - t0:.0f} s",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -449,7 +449,9 @@ def generate(text, out, text_file, voice, prompt, seed, fmt, no_watermark, inclu
 @click.command("demo")
 @click.option("--out-dir", type=click.Path(file_okay=False), default="demo-output", show_default=True,
               help="Where the demo writes its clip.")
-@click.option("--text", default="The old farmer carried a wooden box near the station.", show_default=True)
+@click.option("--text", default="The old farmer carried a wooden box near the station. Then the captain "
+              "cleaned two red apples in the museum before the storm.", show_default=True,
+              help="What to say; the mark needs about 5 s of speech to reach p < 1e-6.")
 @click.option("--json", "as_json", is_flag=True)
 def demo(out_dir: str, text: str, as_json: bool) -> None:
     """The main job on the embedded defaults: init, generate one sentence, verify it.

@@ -43,7 +43,8 @@ class VerifierTrainConfig:
     segment_frames: int = 50
     lr: float = 2e-4
     lossy_probability: float = 0.15
-    clean_probability: float = 0.4
+    clean_probability: float = 0.6
+    mild_only: bool = True  # heavy edits (500 Hz low-pass, 0.05 white noise, ...) wreck the clean case
     pool_fraction: float = 0.75  # share of crops from TTS-sampled codes when a pool is given
     seed: int = 0
     threads: int = 2
@@ -52,11 +53,16 @@ class VerifierTrainConfig:
     max_steps: int | None = None
 
 
-def _edit_pool(hop: int) -> list[tuple[str, Callable[[np.ndarray, int, random.Random], np.ndarray]]]:
+MILD = ("none", "boost", "duck", "snr-mild", "resample32k", "resample8k")
+MILD_LOSSY = (("mp3", 32_000), ("mp3", 40_000), ("m4a", 64_000), ("opus", 24_000))
+
+
+def _edit_pool(hop: int, mild_only: bool = False
+               ) -> list[tuple[str, Callable[[np.ndarray, int, random.Random], np.ndarray]]]:
     """(name, edit(x, sr, rng)) for the cheap edits; lossy codecs are drawn separately."""
     def fixed(edit):
         return lambda x, sr, rng: edit(x, sr)
-    return [
+    edits = [
         ("none", fixed(E.identity())),
         ("bandpass", fixed(E.bandpass(500, 5000))),
         ("highpass", fixed(E.highpass(1500))),
@@ -71,11 +77,15 @@ def _edit_pool(hop: int) -> list[tuple[str, Callable[[np.ndarray, int, random.Ra
         ("resample32k", fixed(E.resample_via(32_000))),
         ("resample8k", fixed(E.resample_via(8_000))),
         ("speed-undone", lambda x, sr, rng: E.speed(1 / 1.25)(E.speed(1.25)(x, sr), sr)[: len(x)]),
+        ("snr-mild",
+         lambda x, sr, rng: E.white_noise_snr(rng.uniform(20, 40), rng.randrange(1 << 30))(x, sr)),
     ]
+    return [e for e in edits if e[0] in MILD] if mild_only else edits
 
 
-def _lossy(x: np.ndarray, sr: int, rng: random.Random) -> np.ndarray:
-    fmt, rate = rng.choice([("mp3", 32_000), ("mp3", 16_000), ("mp3", 40_000), ("m4a", 64_000),
+def _lossy(x: np.ndarray, sr: int, rng: random.Random, mild_only: bool = False) -> np.ndarray:
+    fmt, rate = rng.choice(MILD_LOSSY if mild_only else
+                           [("mp3", 32_000), ("mp3", 16_000), ("mp3", 40_000), ("m4a", 64_000),
                             ("opus", 24_000), ("opus", 12_000), ("opus", 6_000)])
     return E.lossy(fmt, rate)(x, sr)
 
@@ -126,7 +136,7 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
         step, elapsed = blob["step"], blob["elapsed"]
         rng.setstate(blob["rng"])
         log({"event": "resumed", "step": step})
-    pool = _edit_pool(hop)
+    pool = _edit_pool(hop, cfg.mild_only)
     seg = cfg.segment_frames * hop
     t0, t_ckpt = time.time() - elapsed, time.time()
     budget = cfg.minutes * 60
@@ -152,12 +162,12 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
             if u < cfg.clean_probability:
                 pass
             elif u < cfg.clean_probability + cfg.lossy_probability:
-                y = _lossy(y, sr, rng)
+                y = _lossy(y, sr, rng, cfg.mild_only)
             else:
                 y = rng.choice(pool)[1](y, sr, rng)
             if rng.random() < 0.5:
                 y = E.shift(rng.randint(-hop // 8, hop // 8))(y, sr)  # what the offset search leaves
-            if rng.random() < 0.3:
+            if rng.random() < 0.3 and not cfg.mild_only:
                 y = -y
             batch.append(_fit(y, seg))
             tgt.append(targets[i][f: f + cfg.segment_frames])

@@ -24,7 +24,8 @@ One JSON object per file:
     error         str    one-line reason when the file could not be analysed; else null
 
 Verdicts:
-    verified         our watermark, and a trusted manifest whose payload matches it
+    verified         our watermark, and a Trusted manifest bound to this audio whose payload
+                     does not contradict the one the mark yields (if it yields one)
     watermarked      our watermark, but the manifest is missing, untrusted or does not match
     altered          a manifest is present but its hash no longer matches the audio
     not-watermarked  no watermark at the threshold (the manifest, if any, is still reported)

@@ -188,8 +188,9 @@ def decide(result: FileResult, report) -> str:
     if not result.watermarked:
         return "not-watermarked"
     if report is not None and report.trusted:
-        manifest_payload = report.payload
+        # A Trusted manifest's hash binding already ties it to this audio; the payload,
+        # when the mark yields one, must not contradict it.
         detected = int(result.payload, 16) if result.payload else None
-        if manifest_payload is not None and detected is not None and manifest_payload == detected:
+        if detected is None or detected == report.payload:
             return "verified"
     return "watermarked"
