@@ -20,18 +20,19 @@ shipped TTS, tuned decoder and verifier encoder; benchmarks/results/scheme.txt):
   and token to survive), TPR at p < 1e-6 was 0.25 with delta 2, 0.50 with delta 3
   and 1.00 with delta 4 (max p 2.5e-7). Delta 4 is the price of surviving the
   codec; its quality cost is measured by benchmarks/tts.py (README).
-- h = 0 is no alternative here: a fixed list cannot move a low-entropy LM
-  (~1.2 nats/step) whose few likely tokens are green or red once and for all
-  (direct median p 0.03).
-- the payload: blind decoding (CRC must pass) never succeeded on 5 s clips;
-  matching against the registry's published ids (`watermark.detect.match_payload`)
-  named the right id in 3 of 6 clean-token clips with delta 2 / bias 2 (0 of 6
-  with bias 1) and never a wrong one when the true id was left out of the list;
-  after re-encoding at delta 4 it named 0 of 8, so on short clips the manifest,
-  not the payload, carries the generation's identity.
+- h = 0 is no alternative here: with one fixed list per key, de-duplication leaves
+  one unit per distinct token (~100 in 5 s) and the low-entropy LM (~1.2 nats per
+  step) cannot move its few likely tokens; at delta 4 the direct median p was
+  3.7e-11 but 0.054 after re-encoding (h = 1: 1.9e-48 and 1.2e-12).
+- the payload: blind decoding (CRC must pass) never succeeded on 5 s clips.
+  Matching against the registry's published ids (`watermark.detect.match_payload`,
+  1000 candidates) named the right id after re-encoding in 1 of 8 clips at delta 2
+  and 0 of 8 at delta 4 (a strong green list crowds out the payload layer), and
+  never a wrong one. On short clips the manifest, not the payload, carries the
+  generation's identity; long clips and future codec work will have to carry it.
 
-No cluster map is shipped as the default: measured with the shipped codec and
-TTS (runs of 4 clips of 6.7 s, clean re-encode), the 64-cluster map kept more
+No cluster map is shipped as the default: measured with the first, untuned codec
+and the TTS (4 clips of 6.7 s, clean re-encode, classic MPAC and zero-bit), the 64-cluster map kept more
 codebook-1 colours (cluster agreement 0.76 against token agreement 0.55) but
 left so few distinct (context, cluster) units after de-duplication that
 detection was weaker than with single tokens (median p 0.78 against 0.17 for

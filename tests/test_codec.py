@@ -162,3 +162,22 @@ def test_a_few_training_steps_lower_the_loss(tmp_path, tone_corpus):
     records.clear()
     train_codec(tone_corpus, out, cfg, small, log=records.append)
     assert records[0]["event"] == "resumed" and records[0]["step"] == 40
+
+
+def test_shipped_verifier_encoder_is_bound_to_the_shipped_codec(tmp_path):
+    from synth.compact_codec import ASSET, VERIFIER_ASSET, CompactCodec
+
+    assert VERIFIER_ASSET.is_file() and VERIFIER_ASSET.stat().st_size < 4_000_000
+    plain, tuned = load_codec(), load_codec(verifier=True)
+    assert tuned.info()["verifier_encoder"] and not plain.info()["verifier_encoder"]
+    assert plain.token_space == tuned.token_space
+    wav = torch.from_numpy(np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1)
+    assert torch.equal(tuned.encode(wav), tuned.encode(wav))
+    # a verifier encoder tuned for another codec checkpoint is refused, not silently used
+    other = tmp_path / "other.pt"
+    blob = torch.load(ASSET, map_location="cpu", weights_only=True)
+    blob["state_dict"] = {k: (v + 1e-3 if k.startswith("decoder.") and v.is_floating_point() else v)
+                          for k, v in blob["state_dict"].items()}
+    torch.save(blob, other)
+    with pytest.raises(CodecError, match="another codec"):
+        CompactCodec.load(other, verifier_encoder=VERIFIER_ASSET)
