@@ -1,6 +1,6 @@
 """Watermark scheme on the shipped TTS and codec: what survives a clean re-encode.
 
-    .venv/bin/python benchmarks/scheme.py [--clips N] [--seconds S]
+    .venv/bin/python benchmarks/scheme.py [--clips N] [--seconds S] [--no-verifier-encoder]
 
 N held-out sentences (default 8, each about S seconds, default 5); for each
 configuration: the p-value on the sampled tokens themselves ("direct") and after
@@ -52,13 +52,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--no-verifier-encoder", action="store_true",
+                    help="re-encode with the codec's own encoder (what the verifier encoder adds)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     tts = load_tts()
     from synth.codec import load_codec
 
-    verifier_codec = load_codec(verifier=True)
+    verifier_codec = load_codec(verifier=not args.no_verifier_encoder)
     key = WatermarkKey.from_bytes(bytes(range(32)))
     texts = texts_of(args.clips, args.seconds)
     rng = np.random.default_rng(0)
