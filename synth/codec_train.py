@@ -16,9 +16,7 @@ to `<out>.train.pt` and resumes from it.
 from __future__ import annotations
 
 import json
-import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from synth.compact_codec import CompactCodecModel, CompactConfig, _sq_dist, save
 from synth.corpus import read_corpus
 from synth.fileio import atomic_open
 from synth.mel import multiscale_mel_loss
+from synth.train_loop import TrainLoop
 
 
 @dataclass
@@ -173,37 +172,25 @@ def _train_codec(corpus, out, cfg: TrainConfig, model_cfg: CompactConfig | None,
             lat = torch.cat([model.encoder(batcher(16)[:, None]) for _ in range(8)])
         model.init_codebooks_(lat.transpose(1, 2).reshape(-1, lat.shape[1]))
         log({"event": "initialised", "latent_vectors": int(lat.shape[0] * lat.shape[2])})
-    budget = cfg.minutes * 60.0
     model.train()
-    t_last_ckpt = time.time()
-    t0 = time.time() - elapsed
     sr = model_cfg.sample_rate
 
-    def save_state() -> None:  # full precision + optimizer: what resuming needs
+    def save_state(step: int, elapsed: float) -> None:  # full precision + optimizer: what resuming needs
         with atomic_open(state_path, "wb") as fh:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "step": step,
-                    "elapsed": time.time() - t0,
-                    "rng": rng.getstate(),
-                },
-                fh,
-            )
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "elapsed": elapsed, "rng": rng.getstate()}, fh)
 
-    running: dict[str, float] = {}
-    while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
-        frac = (time.time() - t0) / budget
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    loop = TrainLoop(cfg.minutes, elapsed, step, log, progress, save_state, cfg.checkpoint_every_s,
+                     cfg.log_every)
+    while loop.going(cfg.max_steps):
+        loop.set_lr(opt, cfg.lr)
         x = batcher(cfg.batch_size)
         y, codes, penalty, _ = model(x[:, None])
         y = y[:, 0, : x.shape[-1]]
         rec = multiscale_mel_loss(y, x, sr)
         loss = rec + penalty
         parts = {"mel": rec.item(), "commit": penalty.item()}
-        if frac >= cfg.recon_fraction:
+        if loop.fraction >= cfg.recon_fraction:
             cons = consistency_loss(model, random_edit(y, sr, rng, cfg.mp3_probability), codes)
             loss = loss + cfg.consistency_weight * cons
             parts["consistency"] = cons.item()
@@ -211,34 +198,14 @@ def _train_codec(corpus, out, cfg: TrainConfig, model_cfg: CompactConfig | None,
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        step += 1
-        for k, v in parts.items():
-            running[k] = 0.98 * running.get(k, v) + 0.02 * v
-        if step % cfg.log_every == 0:
-            log(
-                {
-                    "step": step,
-                    "elapsed_s": round(time.time() - t0, 1),
-                    "lr": opt.param_groups[0]["lr"],
-                    **{k: round(v, 4) for k, v in running.items()},
-                }
-            )
-        if progress:
-            progress(min(1.0, frac))
-        if time.time() - t_last_ckpt > cfg.checkpoint_every_s:
-            save_state()
-            t_last_ckpt = time.time()
-    save_state()
+        loop.step_done(parts, lr=opt.param_groups[0]["lr"])
+    running = loop.finish()
+    step = loop.step
     model.eval()
     save_checkpoint(
         out, model, half=True, extra={"train": {"steps": step, "minutes": cfg.minutes, "corpus": str(corpus)}}
     )
-    summary = {
-        "event": "done",
-        "steps": step,
-        "out": str(out),
-        **{k: round(v, 4) for k, v in running.items()},
-    }
+    summary = {"event": "done", "steps": step, "out": str(out), **running}
     log(summary)
     return summary
 

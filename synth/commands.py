@@ -154,9 +154,12 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     tts.threads = threads
     with fraction_bar("sampling codes") as prog:
         pool = load_or_make_pool(Path(out + ".pool.pt"), tts, corpus_dir, pool_seconds, seed, prog)
-    with fraction_bar("tuning decoder") as prog:
-        summary = tune_decoder(corpus_dir, codec_checkpoint, pool, out, cfg,
-                               log=jsonl_logger(Path(out + ".log")), progress=prog)
+    try:
+        with fraction_bar("tuning decoder") as prog:
+            summary = tune_decoder(corpus_dir, codec_checkpoint, pool, out, cfg,
+                                   log=jsonl_logger(Path(out + ".log")), progress=prog)
+    except ValueError as exc:  # e.g. a resumable state of another codec, an empty pool
+        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(summary))
 
 

@@ -25,9 +25,7 @@ Time-budgeted; checkpoints to `<out>.train.pt` and resumes from it.
 """
 from __future__ import annotations
 
-import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from synth.compact_codec import CompactCodecModel, _sq_dist, load_model, save_ch
 from synth.corpus import read_corpus
 from synth.fileio import atomic_open, sha256_file
 from synth.mel import multiscale_mel_loss
+from synth.train_loop import TrainLoop
 
 EDGE_FRAMES = 2  # frames at each crop edge see padding, not their neighbours: not scored
 
@@ -174,24 +173,20 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         log({"event": "resumed", "step": step, "elapsed_s": round(elapsed, 1)})
     model.eval()  # frozen codebooks must not run their EMA / dead-code updates
     model.decoder.train()
-    budget = cfg.minutes * 60.0
-    t0 = time.time() - elapsed
-    t_ckpt = time.time()
     n_pool = round(cfg.batch_size * cfg.pool_fraction)
     n_audio = cfg.batch_size - n_pool
     n = cfg.frames * mc.hop_length
 
-    def save_state() -> None:
+    def save_state(step: int, elapsed: float) -> None:
         with atomic_open(state_path, "wb") as fh:
             torch.save({"decoder": model.decoder.state_dict(), "optimizer": opt.state_dict(),
-                        "step": step, "elapsed": time.time() - t0, "rng": rng.getstate(),
+                        "step": step, "elapsed": elapsed, "rng": rng.getstate(),
                         "base_sha256": base_sha}, fh)
 
-    running: dict[str, float] = {}
-    while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
-        frac = (time.time() - t0) / budget
-        for g in opt.param_groups:
-            g["lr"] = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    loop = TrainLoop(cfg.minutes, elapsed, step, log, progress, save_state, cfg.checkpoint_every_s,
+                     cfg.log_every, smoothing=0.95)
+    while loop.going(cfg.max_steps):
+        loop.set_lr(opt, cfg.lr)
         parts: dict[str, float] = {}
         loss = torch.zeros(())
         ys, codes = [], []
@@ -226,23 +221,13 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), 10.0)
         opt.step()
-        step += 1
-        for k, v in parts.items():
-            running[k] = 0.95 * running.get(k, v) + 0.05 * v
-        if step % cfg.log_every == 0:
-            log({"step": step, "elapsed_s": round(time.time() - t0, 1), "lr": opt.param_groups[0]["lr"],
-                 **{k: round(v, 4) for k, v in running.items()}})
-        if progress:
-            progress(min(1.0, frac))
-        if time.time() - t_ckpt > cfg.checkpoint_every_s:
-            save_state()
-            t_ckpt = time.time()
-    save_state()
+        loop.step_done(parts, lr=opt.param_groups[0]["lr"])
+    running = loop.finish()
+    step = loop.step
     model.eval()
     save_checkpoint(out, model, half=True, extra={"decoder_tuned": {
         "base_sha256": base_sha, "steps": step, **asdict(cfg), "corpus": str(corpus)}})
-    summary = {"event": "done", "steps": step, "out": str(out),
-               **{k: round(v, 4) for k, v in running.items()}}
+    summary = {"event": "done", "steps": step, "out": str(out), **running}
     log(summary)
     return summary
 

@@ -53,3 +53,30 @@ def test_code_crops_are_windows_of_the_pool():
     crops = CodeCrops(pool, 10, random.Random(0))(6)
     assert crops.shape == (6, 2, 10)
     assert all(torch.equal(c[0], torch.arange(int(c[0, 0]), int(c[0, 0]) + 10)) for c in crops)
+
+
+def test_verifier_encoder_training_runs_resumes_and_binds_to_its_codec(tmp_path, tone_corpus):
+    from synth.compact_codec import load_verifier_encoder
+    from synth.fileio import sha256_file
+    from verify.encoder_train import VerifierTrainConfig, train_verifier_encoder
+
+    base = tmp_path / "base.pt"
+    train_codec(tone_corpus, base, TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3,
+                                               recon_fraction=0.5, max_steps=10, threads=1), SMALL,
+                log=lambda r: None)
+    gen = torch.Generator().manual_seed(1)
+    pool = [torch.randint(0, 32, (2, 60), generator=gen) for _ in range(3)]
+    out = tmp_path / "v.pt"
+    records = []
+    cfg = VerifierTrainConfig(minutes=5, batch_size=4, segment_frames=25, max_steps=8, log_every=1,
+                              threads=1)
+    train_verifier_encoder(tone_corpus, out, cfg, base, code_pool=pool, log=records.append)
+    assert records[0] == {"event": "prepared", "utterances": 3, "pool_sequences": 3}
+    assert sum("ce" in r and "step" in r for r in records) == 8
+    model, _ = load_model(base)
+    encoder = load_verifier_encoder(out, model, sha256_file(base))
+    assert sum(p.numel() for p in encoder.parameters()) == sum(p.numel() for p in model.encoder.parameters())
+    records.clear()
+    cfg.max_steps = 10
+    train_verifier_encoder(tone_corpus, out, cfg, base, code_pool=pool, log=records.append)
+    assert records[1]["event"] == "resumed" and records[1]["step"] == 8

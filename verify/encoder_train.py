@@ -19,7 +19,6 @@ generation quality cannot change.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from synth.codec import load_codec
 from synth.compact_codec import _sq_dist, save_verifier_encoder
 from synth.corpus import read_corpus
 from synth.fileio import atomic_open
+from synth.train_loop import TrainLoop
 
 
 @dataclass
@@ -138,22 +138,21 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
         log({"event": "resumed", "step": step})
     pool = _edit_pool(hop, cfg.mild_only)
     seg = cfg.segment_frames * hop
-    t0, t_ckpt = time.time() - elapsed, time.time()
-    budget = cfg.minutes * 60
 
-    def save_state() -> None:
+    def save_state(step: int, elapsed: float) -> None:
         with atomic_open(state_path, "wb") as fh:
             torch.save({"encoder": encoder.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "elapsed": time.time() - t0, "rng": rng.getstate()}, fh)
+                        "elapsed": elapsed, "rng": rng.getstate()}, fh)
 
-    running: dict[str, float] = {}
     corpus_ids, pool_ids = list(range(n_corpus)), list(range(n_corpus, len(decoded)))
     n_pool = round(cfg.batch_size * cfg.pool_fraction) if pool_ids else 0
 
     def pick(ids: list[int], k: int) -> list[int]:
         return rng.choices(ids, [len(targets[i]) for i in ids], k=k) if k else []
 
-    while time.time() - t0 < budget and (cfg.max_steps is None or step < cfg.max_steps):
+    loop = TrainLoop(cfg.minutes, elapsed, step, log, progress, save_state, cfg.checkpoint_every_s,
+                     cfg.log_every)
+    while loop.going(cfg.max_steps):
         batch, tgt = [], []
         for i in pick(corpus_ids, cfg.batch_size - n_pool) + pick(pool_ids, n_pool):
             f = rng.randrange(len(targets[i]) - cfg.segment_frames)
@@ -180,23 +179,13 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 10.0)
         opt.step()
-        step += 1
         acc = float((logits.argmax(1) == target).float().mean())
-        for k, v in (("ce", loss.item()), ("agreement", acc)):
-            running[k] = 0.98 * running.get(k, v) + 0.02 * v
-        if step % cfg.log_every == 0:
-            log({"step": step, "elapsed_s": round(time.time() - t0, 1),
-                 **{k: round(v, 4) for k, v in running.items()}})
-        if progress:
-            progress(min(1.0, (time.time() - t0) / budget))
-        if time.time() - t_ckpt > cfg.checkpoint_every_s:
-            save_state()
-            t_ckpt = time.time()
-    save_state()
+        loop.step_done({"ce": loss.item(), "agreement": acc})
+    running = loop.finish()
+    step = loop.step
     encoder.eval()
     save_verifier_encoder(out, encoder, model.config, codec.checkpoint_sha256,
                           extra={"train": {"steps": step, "minutes": cfg.minutes}})
-    summary = {"event": "done", "steps": step, "out": str(out),
-               **{k: round(v, 4) for k, v in running.items()}}
+    summary = {"event": "done", "steps": step, "out": str(out), **running}
     log(summary)
     return summary
