@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from synth.codec_train import TrainConfig, train_codec
@@ -11,11 +12,17 @@ from synth.decoder_train import CodeCrops, DecoderTuneConfig, tune_decoder
 SMALL = CompactConfig(n_filters=4, dimension=16, lstm=0, n_codebooks=2, codebook_size=32)
 
 
-def test_tuning_moves_only_the_decoder_and_keeps_the_token_space(tmp_path, tone_corpus):
-    base = tmp_path / "base.pt"
-    train_codec(tone_corpus, base, TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3,
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, tone_corpus):
+    """A tiny codec, briefly trained on the tone corpus."""
+    path = tmp_path_factory.mktemp("tiny-codec") / "base.pt"
+    train_codec(tone_corpus, path, TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3,
                                                recon_fraction=0.5, max_steps=20, threads=1), SMALL,
                 log=lambda r: None)
+    return path
+
+
+def test_tuning_moves_only_the_decoder_and_keeps_the_token_space(tmp_path, tone_corpus, base):
     gen = torch.Generator().manual_seed(0)
     pool = [torch.randint(0, 32, (2, 80), generator=gen) for _ in range(4)]
     records = []
@@ -55,15 +62,11 @@ def test_code_crops_are_windows_of_the_pool():
     assert all(torch.equal(c[0], torch.arange(int(c[0, 0]), int(c[0, 0]) + 10)) for c in crops)
 
 
-def test_verifier_encoder_training_runs_resumes_and_binds_to_its_codec(tmp_path, tone_corpus):
+def test_verifier_encoder_training_runs_resumes_and_binds_to_its_codec(tmp_path, tone_corpus, base):
     from synth.compact_codec import load_verifier_encoder
     from synth.fileio import sha256_file
     from verify.encoder_train import VerifierTrainConfig, train_verifier_encoder
 
-    base = tmp_path / "base.pt"
-    train_codec(tone_corpus, base, TrainConfig(minutes=5, batch_size=4, segment_seconds=0.5, lr=2e-3,
-                                               recon_fraction=0.5, max_steps=10, threads=1), SMALL,
-                log=lambda r: None)
     gen = torch.Generator().manual_seed(1)
     pool = [torch.randint(0, 32, (2, 60), generator=gen) for _ in range(3)]
     out = tmp_path / "v.pt"
