@@ -24,6 +24,7 @@ from scipy.stats import kstest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from synth.scheme import PRODUCT_CONFIG  # noqa: E402
 from watermark import payload as payload_codec  # noqa: E402
 from watermark.clusters import ClusterMap  # noqa: E402
 from watermark.config import WatermarkConfig  # noqa: E402
@@ -89,6 +90,7 @@ def calibration(trials: int, length: int, rng: np.random.Generator) -> None:
         ("zero-bit h1 C16", WatermarkConfig(payload_bits=0), 16, 1),
         ("payload h1 C64", WatermarkConfig(), 64, 1),
         ("payload h1 identity", WatermarkConfig(), None, 100),
+        ("layered h1 identity", PRODUCT_CONFIG, None, 100),
     ]
     print("payload = null trials whose decoded symbols pass the CRC-16 (expect 2^-16 = 1.5e-5).")
     print(f"{'config':22s} {'null':11s} {'units':>6s} {'1e-2':>6s} {'1e-3':>6s} {'1e-4':>6s} "
