@@ -210,3 +210,15 @@ def test_cli_without_home_is_one_line_error(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["verify", str(tmp_path)])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "voxseal init" in r.output
+
+
+def test_weighted_bonferroni_weights_sum_to_one():
+    plan = SearchPlan()
+    n = plan.count()
+    assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
+    assert plan.multiplier(True) == 2.0 and plan.multiplier(False) == pytest.approx(22.0)
+    assert SearchPlan.quick().multiplier(True) == 1.0
+    with pytest.raises(ValueError):
+        SearchPlan(primary_weight=0.0)
+    with pytest.raises(ValueError):
+        SearchPlan(primary_weight=1.0)

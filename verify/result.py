@@ -5,7 +5,8 @@ One JSON object per file:
     path          str    the file as given
     verdict       str    "verified" | "watermarked" | "altered" | "not-watermarked" | "error"
     watermarked   bool   p_value < threshold (after the multiple-test correction)
-    p_value       float  corrected p-value of the best (key, alignment) hypothesis; null on error
+    p_value       float  corrected p-value of the best (key, alignment) hypothesis (weighted
+                         Bonferroni over the alignment plan, times the keys; verify/search.py); null on error
     threshold     float  the decision threshold used (default 1e-6)
     key_id        str    public id of the key that matched best; null when nothing was scored
     payload       str    the watermark's payload as 8 hex chars, or null: read blind when its

@@ -3,9 +3,13 @@
 A suspect clip may be shifted by part of a codec frame, inverted, or sped up
 or slowed down. Each hypothesis is a (time-scale, sub-frame offset, polarity)
 that is undone before re-encoding; the resulting token sequences become the
-candidates of `watermark.detect_many`, whose Bonferroni correction counts every
-hypothesis of the plan, tried or not (stopping early only makes the reported
-p-value larger, never smaller, so it stays valid).
+candidates of `watermark.detect_many`. The correction is a weighted Bonferroni
+over every hypothesis of the plan, tried or not: the first (the clip as it is)
+gets weight `primary_weight`, the others share the rest, and a hypothesis' p-value
+is multiplied by 1 / its weight. The weights sum to 1, so the family-wise error
+stays <= alpha (stopping early only makes the reported p-value larger). Most
+suspect clips are not time-shifted or re-timed, so this spends the error budget
+where the mark usually is.
 """
 from __future__ import annotations
 
@@ -48,6 +52,13 @@ class SearchPlan:
     scales: tuple[float, ...] = (1.0, 1.25, 0.8)
     offset_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     polarities: tuple[int, ...] = (1,)
+    primary_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.primary_weight <= 1.0:
+            raise ValueError(f"primary_weight must be in (0, 1], got {self.primary_weight}")
+        if self.primary_weight == 1.0 and self.count() > 1:
+            raise ValueError("primary_weight 1 leaves no error budget for the other hypotheses")
 
     def hypotheses(self, hop_length: int) -> list[Hypothesis]:
         offsets = [int(round(f * hop_length)) for f in self.offset_fractions]
@@ -68,7 +79,14 @@ class SearchPlan:
     def count(self) -> int:
         return len(self.scales) * len(self.offset_fractions) * len(self.polarities)
 
+    def multiplier(self, first: bool) -> float:
+        """1 / weight of the first hypothesis (`first`) or of any other one."""
+        n = self.count()
+        if n == 1:
+            return 1.0
+        return 1.0 / self.primary_weight if first else (n - 1) / (1.0 - self.primary_weight)
+
     @classmethod
     def quick(cls) -> SearchPlan:
         """No search: the clip as it is (one hypothesis)."""
-        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,))
+        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,), primary_weight=1.0)

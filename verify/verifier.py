@@ -17,7 +17,6 @@ from verify.result import FileResult
 from verify.search import Hypothesis, SearchPlan
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
-from watermark.pvalues import bonferroni
 
 DEFAULT_THRESHOLD = 1e-6
 DEFAULT_MAX_SECONDS = 600.0
@@ -46,18 +45,20 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
                  early_stop: bool = True) -> TokenDetection:
     """Search alignments of `wav` (float32 [N] at codec rate) and detect under every key.
 
-    The p-value is corrected for all hypotheses of `plan` times all keys, even when the
-    search stops early because the corrected p-value is already below `threshold`.
+    The p-value is corrected for all hypotheses of `plan` (weighted Bonferroni, see
+    verify.search) times all keys, even when the search stops early because the
+    corrected p-value is already below `threshold`.
     """
     plan = plan or SearchPlan()
     total = plan.count() * len(keys)
     best: TokenDetection | None = None
-    for stage in plan.stages(codec.hop_length):
+    for i, stage in enumerate(plan.stages(codec.hop_length)):
         clips = [h.apply(wav, codec.sample_rate) for h in stage]
         tokens = _encode_batch(codec, clips)
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
-        p = float(bonferroni(det.raw_p_value, total))
-        if best is None or det.raw_p_value < best.detection.raw_p_value:
+        # hypotheses within a stage share one weight, so the stage's best raw p is its best
+        p = min(1.0, det.raw_p_value * plan.multiplier(i == 0) * len(keys))
+        if best is None or p < best.p_value:
             best = TokenDetection(det, p, stage[det.candidate or 0], total)
         if early_stop and best.p_value < threshold:
             break
