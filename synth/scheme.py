@@ -17,13 +17,13 @@ shipped TTS, tuned decoder and verifier encoder; benchmarks/results/scheme.txt):
   signal. Layered, delta 2: direct median p 5.7e-15, and a plain zero-bit mark
   1e-15 -- detection keeps the zero-bit strength while carrying the payload.
 - after decode -> re-encode (codebook-1 agreement ~0.75, and h = 1 needs context
-  and token to survive), TPR at p < 1e-6 was 0.25 with delta 2, 0.50 with delta 3
-  and 1.00 with delta 4 (max p 2.5e-7). Delta 4 is the price of surviving the
+  and token to survive), TPR at p < 1e-6 was 0.50 with delta 2, 0.50 with delta 3
+  and 1.00 with delta 4 (median p 2e-13, max 4.2e-8). Delta 4 is the price of surviving the
   codec; its quality cost is measured by benchmarks/tts.py (README).
 - h = 0 is no alternative here: with one fixed list per key, de-duplication leaves
   one unit per distinct token (~100 in 5 s) and the low-entropy LM (~1.2 nats per
   step) cannot move its few likely tokens; at delta 4 the direct median p was
-  3.7e-11 but 0.054 after re-encoding (h = 1: 1.9e-48 and 1.2e-12).
+  3.7e-11 but 0.009 after re-encoding (h = 1: 1.9e-48 and 2e-13).
 - the payload: blind decoding (CRC must pass) never succeeded on 5 s clips.
   Matching against the registry's published ids (`watermark.detect.match_payload`,
   1000 candidates) named the right id after re-encoding in 1 of 8 clips at delta 2
