@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,45 +100,35 @@ class Verifier:
                                 "payload": None if report.payload is None else f"{report.payload:08x}"})
         return report
 
-    def _registry(self, path: Path, wav_native: np.ndarray, payload: int | None,
-                  result: FileResult) -> None:
-        if self.home is None:
-            return
+    def _payload_and_registry(self, path: Path, wav_native: np.ndarray, det: Detection | None,
+                              report, result: FileResult) -> None:
+        """The payload (read blind, else matched against the ids known here) and the registry
+        lookups, in one registry session. `det` is None when the file is not watermarked."""
         from provenance import ProvenanceError, pcm_sha256
 
+        if det is not None and det.payload is not None:
+            result.payload, result.payload_source = f"{det.payload:08x}", "decoded"
+        reg_cm = self.home.registry() if self.home is not None else nullcontext(None)
         try:
-            with self.home.registry() as reg:
-                result.registry = {
-                    "payload": reg.resolve_payload(payload) if payload is not None else [],
-                    "file_sha256": reg.match_file_sha256(sha256_file(path)),
-                    "pcm_sha256": reg.match_pcm_sha256(pcm_sha256(wav_native)),
-                }
+            with reg_cm as reg:
+                if det is not None and result.payload is None:
+                    known = [report.payload] if report is not None and report.payload is not None else []
+                    if reg is not None:
+                        known.extend(reg.published_payloads())
+                    match = match_payload(det.colour_counts, list(dict.fromkeys(known)),
+                                          self.scheme.config)
+                    if match.payload is not None:
+                        result.payload, result.payload_source = f"{match.payload:08x}", "registry-match"
+                        result.payload_posterior = round(match.posterior, 6)
+                if reg is not None:
+                    payload = int(result.payload, 16) if result.payload else None
+                    result.registry = {
+                        "payload": reg.resolve_payload(payload) if payload is not None else [],
+                        "file_sha256": reg.match_file_sha256(sha256_file(path)),
+                        "pcm_sha256": reg.match_pcm_sha256(pcm_sha256(wav_native)),
+                    }
         except ProvenanceError as exc:
             result.registry = {"error": [str(exc)]}
-
-    def _known_payloads(self, report) -> list[int]:
-        known: list[int] = []
-        if report is not None and report.payload is not None:
-            known.append(report.payload)
-        if self.home is not None:
-            from provenance import ProvenanceError
-
-            try:
-                with self.home.registry() as reg:
-                    known.extend(reg.published_payloads())
-            except ProvenanceError:
-                pass  # the registry's error is reported by _registry
-        return list(dict.fromkeys(known))
-
-    def _payload(self, det: Detection, report, result: FileResult) -> None:
-        """Blind decode first; else match the colours against the ids known here."""
-        if det.payload is not None:
-            result.payload, result.payload_source = f"{det.payload:08x}", "decoded"
-            return
-        match = match_payload(det.colour_counts, self._known_payloads(report), self.scheme.config)
-        if match.payload is not None:
-            result.payload, result.payload_source = f"{match.payload:08x}", "registry-match"
-            result.payload_posterior = round(match.posterior, 6)
 
     def _windows(self, td: TokenDetection) -> list[dict[str, float]]:
         fr = self.codec.frame_rate * td.hypothesis.scale
@@ -173,9 +164,7 @@ class Verifier:
         result.n_units = det.n_units
         result.windows = self._windows(td)
         report = self._manifest(p, result)
-        if result.watermarked:
-            self._payload(det, report, result)
-        self._registry(p, wav_native, int(result.payload, 16) if result.payload else None, result)
+        self._payload_and_registry(p, wav_native, det if result.watermarked else None, report, result)
         result.verdict = decide(result, report)
         result.seconds = round(time.perf_counter() - started, 3)
         return result
