@@ -9,7 +9,9 @@ fixed frame rate and back:
 from __future__ import annotations
 
 import abc
+import math
 import os
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -67,6 +69,29 @@ class Codec(abc.ABC):
         wav = self._decode(codes[None] if single else codes)
         return wav[0] if single else wav
 
+    def offset_encoder(self, wav: torch.Tensor, max_offset: int, n_codebooks: int
+                       ) -> Callable[[Sequence[int]], list[torch.Tensor]]:
+        """encode(offsets) -> codes [n_codebooks, T_o] of `wav` [N] with o samples of silence
+        prepended, one per offset o in [0, max_offset]; T_o = ceil((N + o) / hop).
+
+        The verifier's sub-frame alignment search calls this; a backend may share the
+        encoder's work between offsets (the compact codec does). Default: one batched
+        encode per call.
+        """
+        wav = torch.as_tensor(wav, dtype=torch.float32)
+        n = wav.shape[-1]
+
+        def encode(offsets: Sequence[int]) -> list[torch.Tensor]:
+            _check_offsets(offsets, max_offset)
+            batch = torch.zeros(len(offsets), n + max(offsets))
+            for i, o in enumerate(offsets):
+                batch[i, o: o + n] = wav
+            codes = self.encode(batch)
+            return [codes[i, :n_codebooks, : math.ceil((n + o) / self.hop_length)]
+                    for i, o in enumerate(offsets)]
+
+        return encode
+
     def codewords(self, k: int):
         """Codewords of codebook k as a float array [codebook_size, D].
 
@@ -84,6 +109,11 @@ class Codec(abc.ABC):
     def info(self) -> dict:
         return {"name": self.name, "sample_rate": self.sample_rate, "frame_rate": self.frame_rate,
                 "n_codebooks": self.n_codebooks, "codebook_size": self.codebook_size}
+
+
+def _check_offsets(offsets: Sequence[int], max_offset: int) -> None:
+    if not offsets or any(not 0 <= o <= max_offset for o in offsets):
+        raise CodecError(f"offsets must be given and lie in [0, {max_offset}], got {list(offsets)}")
 
 
 CODECS = ("compact-16k", "encodec-24k")

@@ -50,6 +50,29 @@ def test_batched_equals_single_and_is_deterministic(codec):
     assert torch.allclose(dec[0], codec.decode(batch[0]), atol=1e-5)
 
 
+def test_offset_encoder_shares_work_and_matches_a_plain_encode(codec):
+    """The compact codec analyses the clip once for every sub-frame offset; the codes
+    must be those of encoding the clip with that much silence in front."""
+    from synth.codec import Codec
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(12_345, generator=gen) * 0.1
+    offsets = [0, 80, 160, 240]
+    fast = codec.offset_encoder(x, 240, 2)
+    first, rest = fast(offsets[:1]), fast(offsets[1:])  # the analysis is reused across calls
+    for o, got in zip(offsets, first + rest, strict=True):
+        want = codec.encode(torch.cat([torch.zeros(o), x]))[:2]
+        assert got.shape == want.shape == (2, -(-(12_345 + o) // 320))
+        # the plain encode pads the end by reflection, the shared analysis with silence
+        assert torch.equal(got[:, :-4], want[:, :-4])
+    generic = Codec.offset_encoder(codec, x, 240, 1)([20, 100])
+    assert [tuple(c.shape) for c in generic] == [(1, 39), (1, 39)]
+    # offsets that are not multiples of the shared analysis' step take the generic path
+    assert all(torch.equal(a[:1], b) for a, b in zip(fast([20, 100]), generic, strict=True))
+    with pytest.raises(CodecError, match="offsets"):
+        fast([241])
+
+
 def test_decode_with_fewer_codebooks(codec):
     codes = codec.encode(torch.randn(8000) * 0.1)
     assert codec.decode(codes[:1]).shape == (8000,)

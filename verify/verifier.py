@@ -31,14 +31,31 @@ class TokenDetection:
     hypotheses: int
 
 
-def _encode_batch(codec: Codec, clips: list[np.ndarray]) -> list[np.ndarray]:
-    n = max(len(c) for c in clips)
-    batch = np.zeros((len(clips), n), np.float32)
-    for i, c in enumerate(clips):
-        batch[i, : len(c)] = c
-    codes = codec.encode(torch.from_numpy(batch)).numpy()
-    frames = [int(np.ceil(len(c) / codec.hop_length)) for c in clips]
-    return [codes[i, :, : frames[i]] for i in range(len(clips))]
+class _HypothesisTokens:
+    """Tokens of the clip under each hypothesis. Hypotheses that differ only in their
+    sub-frame offset share one `Codec.offset_encoder` (the compact codec analyses the
+    clip once for all of them)."""
+
+    def __init__(self, codec: Codec, wav: np.ndarray, plan: SearchPlan, n_codebooks: int) -> None:
+        self.codec, self.wav, self.n_codebooks = codec, wav, n_codebooks
+        self.max_offset = max(h.offset for h in plan.hypotheses(codec.hop_length))
+        self._encoders: dict[tuple[float, int], object] = {}
+
+    def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i, h in enumerate(stage):
+            groups.setdefault((h.scale, h.polarity), []).append(i)
+        for (scale, polarity), idx in groups.items():
+            enc = self._encoders.get((scale, polarity))
+            if enc is None:
+                y = Hypothesis(scale, 0, polarity).apply(self.wav, self.codec.sample_rate)
+                enc = self.codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
+                self._encoders[(scale, polarity)] = enc
+            codes = enc([stage[i].offset for i in idx])
+            for i, c in zip(idx, codes, strict=True):
+                out[i] = c.numpy()
+        return [out[i] for i in range(len(stage))]
 
 
 def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
@@ -53,9 +70,9 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
     plan = plan or SearchPlan()
     total = plan.count() * len(keys)
     best: TokenDetection | None = None
+    encode = _HypothesisTokens(codec, wav, plan, max(scheme.config.codebooks) + 1)
     for i, stage in enumerate(plan.stages(codec.hop_length)):
-        clips = [h.apply(wav, codec.sample_rate) for h in stage]
-        tokens = _encode_batch(codec, clips)
+        tokens = encode(stage)
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
         p = min(1.0, det.raw_p_value * plan.multiplier(i == 0) * len(keys))
