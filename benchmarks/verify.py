@@ -2,14 +2,18 @@
 
     .venv/bin/python benchmarks/verify.py [--threads T] [--repeats R]
 
-Two 10 s WAV files: a watermarked TTS clip (the search stops at the first
+Latency: two 10 s WAV files, a watermarked TTS clip (the search stops at the first
 alignment stage that reaches the threshold) and an unmarked synthesizer clip
-(every one of the plan's hypotheses is encoded and scored). Prints seconds per
-file, real-time factor (audio seconds per wall second; target >= 50 on the 2
-cores) and the process' peak RSS (target < 1.5 GB). No registry or manifest
-work is included beyond what verify does for a file without a home.
+(every one of the plan's hypotheses is encoded and scored), one process with
+`--threads`. Throughput: `--files` unmarked 10 s files through `--workers`
+processes of one thread each (what `voxseal verify DIR --workers N` does), after
+a warm-up. Prints seconds per file, real-time factor (audio seconds per wall
+second; target >= 50 on the 2 cores) and the process' peak RSS (target < 1.5 GB).
+No registry or manifest work is included beyond what verify does for a file
+without a home.
 """
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -44,10 +48,40 @@ def ten_seconds(make) -> np.ndarray:
     return np.concatenate(out)[: int(SECONDS * SR)]
 
 
+_worker = None
+
+
+def _init(threads: int) -> None:
+    global _worker
+    torch.set_num_threads(threads)
+    warnings.simplefilter("ignore")
+    _worker = Verifier([eval_key()])
+
+
+def _verify(path: str) -> str:
+    return _worker.verify(path).verdict
+
+
+def throughput(paths: list[Path], workers: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(1,)) as pool:
+        list(pool.map(_verify, [str(p) for p in paths[:workers]]))  # warm-up: load, first call
+        t0 = time.perf_counter()
+        verdicts = list(pool.map(_verify, [str(p) for p in paths]))
+        wall = time.perf_counter() - t0
+    audio = SECONDS * len(paths)
+    print(f"throughput: {len(paths)} unmarked {SECONDS:g} s files, {workers} worker process(es) of 1 "
+          f"thread: {wall:.2f} s  ->  {audio / wall:.1f}x real time (target >= 50); verdicts "
+          f"{sorted(set(verdicts))}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--files", type=int, default=8)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
@@ -71,6 +105,10 @@ def main() -> None:
         verifier.verify(files["unmarked"])  # warm-up: first-call allocations and table building
         print(f"Verifier.verify on {SECONDS:g} s WAV files, {args.threads} thread(s), best of "
               f"{args.repeats}; {verifier.plan.count()} alignment hypotheses per key")
+        unmarked = []
+        for j in range(args.files):
+            unmarked.append(Path(tmp) / f"unmarked-{j}.wav")
+            save_audio(unmarked[-1], ten_seconds(lambda i, j=j: other(20 * (j + 1) + i)), SR)
         for name, path in files.items():
             times = []
             for _ in range(args.repeats):
@@ -80,6 +118,7 @@ def main() -> None:
             best = min(times)
             print(f"  {name:12} {best:.3f} s  ->  {SECONDS / best:.1f}x real time (target >= 50)  "
                   f"verdict {res.verdict}, p {res.p_value:.2g}")
+        throughput(unmarked, args.workers)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the whole benchmark process (TTS included): {rss:.0f} MB (target < 1536)")
 

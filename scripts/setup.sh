@@ -8,7 +8,11 @@ ROOT=$(pwd)
 INSTALL_ONLY=0
 [ "${1:-}" = "--install-only" ] && INSTALL_ONLY=1
 
-APT_PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts ffmpeg libsndfile1)
+# Speech synthesizers (training corpus), ffmpeg + libsndfile (audio I/O), and recorded human
+# speech for the false-positive evaluation (Asterisk's voice prompts, 16 kHz G.722, CC-BY-SA).
+APT_PACKAGES=(espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts ffmpeg libsndfile1
+              asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722
+              asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

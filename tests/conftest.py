@@ -41,3 +41,36 @@ def tone_corpus(tmp_path_factory):
                                  "split": "train", "seconds": 2.0, "phonemes": "", "phones": None}))
     (root / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     return root
+
+
+def _g722(path, seconds: float, f0: float) -> None:
+    import av
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(16_000 * seconds)) / 16_000
+    x = (np.sin(2 * np.pi * f0 * t) * 0.3 * (1 + np.sin(2 * np.pi * 3 * t)) / 2 * 32767).astype(np.int16)
+    with av.open(str(path), "w", format="g722") as c:
+        s = c.add_stream("g722", rate=16_000)
+        s.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(x[None], format="s16", layout="mono")
+        frame.sample_rate = 16_000
+        for p in [*s.encode(frame), *s.encode(None)]:
+            c.mux(p)
+
+
+@pytest.fixture(scope="session")
+def prompts(tmp_path_factory):
+    """Two fake speakers of 1 s prompts, plus what must be ignored."""
+    root = tmp_path_factory.mktemp("asterisk")
+    for spk, f0 in (("en_US_f_Ann", 220.0), ("it_IT_m_Bob", 110.0)):
+        for i in range(6):
+            _g722(root / spk / f"p{i}.g722", 1.0, f0 * (1 + i / 10))
+        _g722(root / spk / "digits" / "1.g722", 1.0, f0)
+        _g722(root / spk / "silence" / "1.g722", 1.0, f0)  # not speech
+        _g722(root / spk / "beep.g722", 1.0, 1000.0)
+        _g722(root / spk / "ascending-2tone.g722", 1.0, 1000.0)
+        (root / spk / "empty.g722").write_bytes(b"")
+    (root / "en").symlink_to(root / "en_US_f_Ann")  # Debian's alias for the same voice
+    (root / "notes").mkdir()
+    return root

@@ -182,6 +182,7 @@ def fake_corpus(tmp_path):
 
 
 def test_tiny_run_writes_report_results_and_plots(tmp_path, fake_corpus, monkeypatch):
+    monkeypatch.setattr("verify.human_speech.DEFAULT_ROOT", tmp_path / "no-human-speech")
     tts = FakeTTS()
     monkeypatch.setattr(evaluate, "load_eval_tts", lambda checkpoint: tts)
     monkeypatch.setattr(evaluate, "make_detector", lambda spec: FakeDetector())
@@ -239,3 +240,21 @@ def test_tiny_run_writes_report_results_and_plots(tmp_path, fake_corpus, monkeyp
     assert r2["timing"]["clips_made"] == 0 and r2["timing"]["clips_cached"] == 8
     assert r2["timing"]["detections_cached"] == 16 and r2["timing"]["detections_computed"] == 16
     assert not (out / "sweep-mp3.png").exists()  # plots of the previous run's attacks are gone
+
+
+def test_codec_roundtrip_controls_are_human_speech_when_installed(tmp_path, fake_corpus, prompts,
+                                                                   monkeypatch):
+    from synth.codec import load_codec
+    from verify import eval_clips
+
+    monkeypatch.setattr("verify.human_speech.DEFAULT_ROOT", prompts)
+    monkeypatch.setattr(eval_clips, "CLIP_SECONDS", 2.0)
+    codec = load_codec("compact-16k")
+    cache = eval_clips.ClipCache(tmp_path)
+    clips = eval_clips.build_speech_clips(2, 2.0, cache, codec, fake_corpus)
+    rt = [c for c in clips if c.kind == "codec-roundtrip"]
+    assert [c.voice for c in rt] == ["en_US_f_Ann", "it_IT_m_Bob"]
+    assert all(s.startswith(f"human:{c.voice}/") for c in rt for s in c.source)
+    assert all(len(c.wav) >= 32_000 for c in rt)
+    assert {c.kind for c in clips} == {"codec-roundtrip", "synthesizer"}
+

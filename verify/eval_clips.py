@@ -3,9 +3,10 @@
 Kinds:
   watermarked      the reference TTS with the watermark (fresh random payload per clip)
   no-watermark     the same text, voice and seed generated without the watermark
-  codec-roundtrip  corpus speech (held-out synthesizer recordings, mostly the held-out
-                   voice flite-rms) encoded and decoded with the generation codec: a
-                   stand-in for real human speech, of which there is none offline here
+  codec-roundtrip  real human speech (the Asterisk voice prompts, verify.human_speech)
+                   encoded and decoded with the generation codec; where those are not
+                   installed, held-out synthesizer recordings (mostly the held-out voice
+                   flite-rms) stand in for it
   synthesizer      other synthesizers' held-out recordings as they are
 
 Each clip covers at least `CLIP_SECONDS` (or the longest length asked, if longer), so
@@ -265,31 +266,42 @@ class SpeechSource:
 
 def build_speech_clips(n: int, need_seconds: float, cache: ClipCache, codec, corpus_dir, *, seed: int = 0,
                        advance: Callable[[int], None] = lambda n=1: None) -> list[Clip]:
-    """`n` codec-roundtrip clips (half of them the held-out voice) and `n` synthesizer clips."""
+    """`n` codec-roundtrip clips (human speech when installed, else half of them the held-out
+    voice) and `n` synthesizer clips."""
     import torch
+
+    from verify.human_speech import HumanSpeechError, build_clips
 
     src = SpeechSource(corpus_dir, seed)
     target = max(CLIP_SECONDS, need_seconds)
+    try:
+        human = {f"rt-{i:03d}": c for i, c in enumerate(build_clips(n, target, seed=seed))}
+    except HumanSpeechError:
+        human = {}
     others = [v for v in src.voices() if v != HUMAN_STANDIN_VOICE]
     out: list[Clip] = []
     codec_id = getattr(codec, "checkpoint_sha256", None)
     jobs: list[tuple[str, str, str]] = []
     for i in range(n):
-        jobs.append((f"rt-{i:03d}", "codec-roundtrip", HUMAN_STANDIN_VOICE if i % 2 == 0 else others[
-            (i // 2) % len(others)]))
+        cid = f"rt-{i:03d}"
+        jobs.append((cid, "codec-roundtrip", human[cid].speaker if cid in human else
+                     HUMAN_STANDIN_VOICE if i % 2 == 0 else others[(i // 2) % len(others)]))
     for i in range(n):
         jobs.append((f"syn-{i:03d}", "synthesizer", others[(i + n // 2) % len(others)]))
     for cid, kind, voice in jobs:
-        pieces = src.plan(voice, target)
+        if cid in human:
+            pieces = [(f"human:{voice}/{s}", "") for s in human[cid].sources]
+        else:
+            pieces = src.plan(voice, target)
         recipe = _hash({"kind": kind, "voice": voice, "pieces": [(p[0], p[1]) for p in pieces],
                         "codec": codec_id if kind == "codec-roundtrip" else None, "target": target, "v": 1})
         got = cache.get(cid, recipe)
         if got is None:
-            wav = src.render(voice, pieces, target)
+            wav = human[cid].wav if cid in human else src.render(voice, pieces, target)
             if kind == "codec-roundtrip":
                 with torch.inference_mode():
                     wav = codec.decode(codec.encode(torch.from_numpy(wav))).numpy().astype(np.float32)
-            text = " ".join(p[1] for p in pieces)
+            text = " ".join(p[1] for p in pieces).strip()
             cache.put(cid, recipe, wav, {"text": text, "voice": voice, "source": [p[0] for p in pieces]})
             got = (wav, cache.index[cid])
         wav, meta = got

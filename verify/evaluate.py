@@ -49,6 +49,7 @@ class Outcome:
     payload: int | None
     n_units: int
     hypothesis: dict | None = None
+    primary_p_value: float = 1.0  # the un-shifted clip alone, uncorrected
 
 
 class Detector:
@@ -89,7 +90,8 @@ class Detector:
             return Outcome(1.0, 1.0, None, 0, None)
         td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, threshold=self.threshold)
         d = td.detection
-        return Outcome(td.p_value, d.raw_p_value, d.payload, d.n_units, td.hypothesis.to_dict())
+        return Outcome(td.p_value, d.raw_p_value, d.payload, d.n_units, td.hypothesis.to_dict(),
+                       td.primary_raw_p_value)
 
 
 def make_detector(spec: dict) -> Detector:

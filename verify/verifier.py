@@ -29,6 +29,7 @@ class TokenDetection:
     p_value: float  # corrected for every planned hypothesis and key
     hypothesis: Hypothesis
     hypotheses: int
+    primary_raw_p_value: float  # the clip as it is (best key), uncorrected
 
 
 class _HypothesisTokens:
@@ -76,8 +77,10 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
         p = min(1.0, det.raw_p_value * plan.multiplier(i == 0) * len(keys))
+        if i == 0:
+            primary = det.raw_p_value
         if best is None or p < best.p_value:
-            best = TokenDetection(det, p, stage[det.candidate or 0], total)
+            best = TokenDetection(det, p, stage[det.candidate or 0], total, primary)
         if early_stop and best.p_value < threshold:
             break
     assert best is not None
