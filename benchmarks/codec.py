@@ -1,6 +1,7 @@
 """Codec benchmark (foundation issue): quality, re-encoding stability, speed, memory.
 
     .venv/bin/python benchmarks/codec.py --corpus data/corpus [--clips 40] [--codec-checkpoint PATH]
+    .venv/bin/python benchmarks/codec.py --speed-only [--threads 2]
 
 On held-out sentences of the training voices and of the held-out voice:
 STOI and PESQ-WB after a round trip; per-codebook token agreement after
@@ -81,6 +82,21 @@ def peak_memory_mb(ckpt, threads):
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def speed_and_memory(codec, args) -> dict:
+    enc_x, dec_x = speed(codec)
+    ckpt = args.codec_checkpoint or str(ROOT / "synth" / "assets" / "compact16k.pt")
+    return {"threads": args.threads, "encode_x_realtime": round(enc_x, 1),
+            "decode_x_realtime": round(dec_x, 1),
+            "peak_rss_mb_60s": round(peak_memory_mb(ckpt, args.threads), 1)}
+
+
+def print_speed(codec, args, s: dict | None = None) -> None:
+    s = s or speed_and_memory(codec, args)
+    print(f"speed ({s['threads']} threads, 10 s clip): encode {s['encode_x_realtime']}x real time "
+          f"(target >= 100), decode {s['decode_x_realtime']}x (target >= 50)")
+    print(f"peak RSS encoding+decoding a 60 s clip: {s['peak_rss_mb_60s']} MB (target < 1536)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default=str(ROOT / "data" / "corpus"))
@@ -88,9 +104,13 @@ def main() -> None:
     ap.add_argument("--codec-checkpoint", default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json-out", default=None)
+    ap.add_argument("--speed-only", action="store_true", help="only speed and memory (no corpus needed)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     codec = load_codec("compact-16k", args.codec_checkpoint)
+    if args.speed_only:
+        print_speed(codec, args)
+        return
     verifier = load_codec("compact-16k", args.codec_checkpoint, verifier=True)
     verifier = verifier if verifier.info().get("verifier_encoder") else None
     utts = read_corpus(args.corpus, "eval")
@@ -113,11 +133,7 @@ def main() -> None:
                                    "stoi": round(stoi_v, 3), "pesq_wb": round(pesq_v, 3),
                                    "agreement": agreement, "verifier_agreement": verifier_agreement,
                                    "seconds": round(time.time() - t, 1)}
-    enc_x, dec_x = speed(codec)
-    ckpt = args.codec_checkpoint or str(ROOT / "synth" / "assets" / "compact16k.pt")
-    results["speed"] = {"threads": args.threads, "encode_x_realtime": round(enc_x, 1),
-                        "decode_x_realtime": round(dec_x, 1),
-                        "peak_rss_mb_60s": round(peak_memory_mb(ckpt, args.threads), 1)}
+    results["speed"] = speed_and_memory(codec, args)
 
     print(f"codec {codec.name}  checkpoint sha256 {codec.checkpoint_sha256[:16]}")
     print(f"{'group':16} {'clips':>5} {'STOI':>6} {'PESQ-WB':>8}   (targets: STOI >= {TARGETS['stoi']}, "
@@ -137,10 +153,8 @@ def main() -> None:
                 if edit in TARGETS:
                     mark = "  ok" if vals[0] >= TARGETS[edit] else "  BELOW TARGET"
                 print(f"    {edit:14} " + " ".join(f"{v:.3f}" for v in vals[:4]) + mark)
-    s = results["speed"]
-    print(f"\nspeed ({s['threads']} threads, 10 s clip): encode {s['encode_x_realtime']}x real time "
-          f"(target >= 100), decode {s['decode_x_realtime']}x (target >= 50)")
-    print(f"peak RSS encoding+decoding a 60 s clip: {s['peak_rss_mb_60s']} MB (target < 1536)")
+    print()
+    print_speed(codec, args, results["speed"])
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
 

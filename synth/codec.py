@@ -69,15 +69,14 @@ class Codec(abc.ABC):
         wav = self._decode(codes[None] if single else codes)
         return wav[0] if single else wav
 
-    def offset_encoder(self, wav: torch.Tensor, max_offset: int, n_codebooks: int, *,
-                       low_precision: bool = False) -> Callable[[Sequence[int]], list[torch.Tensor]]:
+    def offset_encoder(self, wav: torch.Tensor, max_offset: int, n_codebooks: int
+                       ) -> Callable[[Sequence[int]], list[torch.Tensor]]:
         """encode(offsets) -> codes [n_codebooks, T_o] of `wav` [N] with o samples of silence
         prepended, one per offset o in [0, max_offset]; T_o = ceil((N + o) / hop).
 
         The verifier's sub-frame alignment search calls this; a backend may share the
-        encoder's work between offsets (the compact codec does). `low_precision` allows
-        a faster, slightly less exact analysis where the backend has one (the compact
-        codec: bfloat16 on CPUs with native support). Default: one batched encode per call.
+        encoder's work between offsets (the compact codec does). Default: one batched
+        encode per call.
         """
         wav = torch.as_tensor(wav, dtype=torch.float32)
         n = wav.shape[-1]

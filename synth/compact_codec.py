@@ -284,14 +284,6 @@ def load_verifier_encoder(path: str | os.PathLike, model: CompactCodecModel,
     return encoder.eval()
 
 
-def _native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 convolutions natively (else they are emulated, slow)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 class CompactCodec(Codec):
     """The compact codec; with `encoder` given, encoding uses it instead of the model's own
     (the verifier-side encoder: tuned for re-encoding consistency, decoder untouched)."""
@@ -338,8 +330,8 @@ class CompactCodec(Codec):
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.model.decode_codes(codes)[:, 0, :]
 
-    def offset_encoder(self, wav: torch.Tensor, max_offset: int, n_codebooks: int, *,
-                       low_precision: bool = False) -> Callable[[Sequence[int]], list[torch.Tensor]]:
+    def offset_encoder(self, wav: torch.Tensor, max_offset: int, n_codebooks: int
+                       ) -> Callable[[Sequence[int]], list[torch.Tensor]]:
         """Codec.offset_encoder sharing the encoder's full-rate layers between offsets.
 
         Everything before the encoder's last downsampling layer is a convolution stack
@@ -349,11 +341,6 @@ class CompactCodec(Codec):
         offset drops the frames it does not have and runs only the last, 1/8-rate
         layers (~4 % of the encoder's time) and the quantiser. Offsets that are not
         multiples of `step` fall back to a full encode.
-
-        With `low_precision` on a CPU with native bfloat16, the shared layers run in
-        bfloat16: twice as fast, and 97.8 % of codebook-1 codes equal the float32 ones
-        (20 TTS and speech clips); the verifier uses it for its secondary time-scale
-        hypotheses only.
         """
         enc = self.encoder if self.encoder is not None else self.model.encoder
         layers = enc.model
@@ -376,8 +363,7 @@ class CompactCodec(Codec):
             if not features:
                 # silence on both sides, so that the window of every offset fits
                 x = torch.nn.functional.pad(wav, (max_offset, width - n))
-                with torch.autocast("cpu", torch.bfloat16, enabled=low_precision and _native_bf16()):
-                    features.append(layers[:split](x[None, None]).float())
+                features.append(layers[:split](x[None, None]))
             h = features[0]
             # one batched pass of the last layers over all offsets: the LSTM steps through
             # time, so a batch of rows costs little more than one

@@ -73,16 +73,6 @@ def test_offset_encoder_shares_work_and_matches_a_plain_encode(codec):
         fast([241])
 
 
-def test_low_precision_offset_encoder_is_close_to_float32(codec):
-    t = torch.arange(32_000) / 16_000
-    x = sum(torch.sin(2 * torch.pi * 140 * h * t) / h for h in range(1, 9)) * 0.1 * (1 + torch.sin(5 * t))
-    exact = codec.offset_encoder(x, 240, 1)([0, 160])
-    rough = codec.offset_encoder(x, 240, 1, low_precision=True)([0, 160])
-    for a, b in zip(exact, rough, strict=True):
-        assert a.shape == b.shape
-        assert (a == b).float().mean() > 0.8  # bfloat16 moves a few codes across cell borders
-
-
 def test_decode_with_fewer_codebooks(codec):
     codes = codec.encode(torch.randn(8000) * 0.1)
     assert codec.decode(codes[:1]).shape == (8000,)

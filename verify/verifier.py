@@ -51,9 +51,7 @@ class _HypothesisTokens:
             enc = self._encoders.get((scale, polarity))
             if enc is None:
                 y = Hypothesis(scale, 0, polarity).apply(self.wav, self.codec.sample_rate)
-                # re-timed clips are the rare case: a faster, slightly coarser analysis
-                enc = self.codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks,
-                                                low_precision=scale != 1.0)
+                enc = self.codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
                 self._encoders[(scale, polarity)] = enc
             codes = enc([stage[i].offset for i in idx])
             for i, c in zip(idx, codes, strict=True):
