@@ -19,3 +19,4 @@ cp runs/compact16k.tuned.pt synth/assets/compact16k.pt
 # 4. the verifier-side encoder (robustness lever 2), on clean and mild edits of the same codes
 $V train verifier --corpus data/corpus --out synth/assets/compact16k.verifier.pt --minutes 15 \
     --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
+# (not shipped: the robust encoder, `train verifier --robust`, see verify/search.py)

@@ -137,3 +137,16 @@ def load_codec(name: str | None = None, checkpoint: str | os.PathLike | None = N
 
         return Encodec24Codec.load(checkpoint)
     raise CodecError(f"unknown codec {name!r}; choose one of: {', '.join(CODECS)}")
+
+
+def load_robust_codec(name: str | None = None, checkpoint: str | os.PathLike | None = None
+                      ) -> Codec | None:
+    """The codec with its robust verifier-side encoder (trained on heavy filtering and
+    noise), or None where there is none (encodec-24k, or no `<stem>.robust.pt`)."""
+    name = name or os.environ.get("VOXSEAL_CODEC") or DEFAULT_CODEC
+    if name != "compact-16k":
+        return None
+    from synth.compact_codec import CompactCodec
+
+    codec = CompactCodec.load(checkpoint, verifier_encoder=True, robust=True)
+    return codec if codec.encoder is not None else None

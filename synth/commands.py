@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -173,16 +174,24 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
               help="The codec to tune for (default: the embedded compact-16k).")
 @click.option("--code-pool", type=click.Path(dir_okay=False, exists=True), default=None,
               help="TTS-sampled codes to learn from: the <out>.pool.pt that `train decoder` wrote.")
+@click.option("--robust", is_flag=True,
+              help="Train the robust encoder (heavy filtering, echo, noise; ship as <stem>.robust.pt).")
+@click.option("--init", "init_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Start from this verifier encoder (default: the codec's own encoder).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, seed, threads) -> None:
+def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, robust, init_path, seed,
+                       threads) -> None:
     """Tune the verifier-side encoder for re-encoding consistency (decoder untouched).
 
-    Reproduce the shipped one with:
+    Reproduce the shipped ones with:
 
     \b
       voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.verifier.pt \\
-          --minutes 12 --code-pool runs/compact16k.tuned.pt.pool.pt
+          --minutes 15 --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
+      voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.robust.pt \\
+          --robust --init synth/assets/compact16k.verifier.pt --minutes 25 \\
+          --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
     """
     from synth.codec_train import jsonl_logger
     from synth.corpus import read_corpus
@@ -200,8 +209,11 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, se
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--code-pool") from None
     with fraction_bar("training verifier encoder") as prog:
-        summary = train_verifier_encoder(corpus_dir, out, VerifierTrainConfig(minutes=minutes, seed=seed,
-                                                                              threads=threads),
+        cfg = VerifierTrainConfig(minutes=minutes, seed=seed, threads=threads, init=init_path)
+        if robust:
+            cfg = replace(cfg, robust=True, mild_only=False, clean_probability=0.35,
+                          lossy_probability=0.1, lr=1e-4)
+        summary = train_verifier_encoder(corpus_dir, out, cfg,
                                          codec_checkpoint, code_pool=pool,
                                          log=jsonl_logger(Path(out + ".log")), progress=prog)
     click.echo(json.dumps(summary))

@@ -37,6 +37,7 @@ from encodec.quantization.core_vq import EuclideanCodebook  # noqa: E402
 
 ASSET = Path(__file__).parent / "assets" / "compact16k.pt"
 VERIFIER_ASSET = Path(__file__).parent / "assets" / "compact16k.verifier.pt"
+ROBUST_ASSET = Path(__file__).parent / "assets" / "compact16k.robust.pt"
 _VERIFIER_FORMAT = "voxseal-verifier-encoder-1"
 
 
@@ -303,15 +304,18 @@ class CompactCodec(Codec):
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None = None,
-             verifier_encoder: str | os.PathLike | bool | None = None) -> CompactCodec:
-        """Load the codec; `verifier_encoder=True` uses the one shipped beside the default
-        checkpoint when present, a path uses that file, None/False the codec's own encoder."""
+             verifier_encoder: str | os.PathLike | bool | None = None, *, robust: bool = False
+             ) -> CompactCodec:
+        """Load the codec; `verifier_encoder=True` uses the one shipped beside the
+        checkpoint (`<stem>.verifier.pt`, or with `robust` the robust one,
+        `<stem>.robust.pt`) when present, a path uses that file, None/False the codec's
+        own encoder."""
         path = Path(checkpoint) if checkpoint else ASSET
         model, blob = load_model(path)
         sha = sha256_file(path)
         encoder = None
         if verifier_encoder is True:
-            candidate = path.with_name(path.stem + ".verifier.pt")
+            candidate = path.with_name(path.stem + (".robust.pt" if robust else ".verifier.pt"))
             if candidate.is_file():
                 encoder = load_verifier_encoder(candidate, model, sha)
         elif verifier_encoder:

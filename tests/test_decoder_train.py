@@ -83,3 +83,35 @@ def test_verifier_encoder_training_runs_resumes_and_binds_to_its_codec(tmp_path,
     cfg.max_steps = 10
     train_verifier_encoder(tone_corpus, out, cfg, base, code_pool=pool, log=records.append)
     assert records[1]["event"] == "resumed" and records[1]["step"] == 8
+
+
+def test_robust_encoder_starts_from_init_and_its_edits_keep_length(tmp_path, tone_corpus, base):
+    import random
+
+    import numpy as np
+
+    from synth.compact_codec import load_verifier_encoder
+    from synth.fileio import sha256_file
+    from verify.encoder_train import VerifierTrainConfig, _robust_pool, train_verifier_encoder
+
+    x = (np.sin(np.arange(8000) * 0.07) * 0.2).astype(np.float32)
+    rng = random.Random(0)
+    for name, edit in _robust_pool():
+        y = edit(x, 16_000, rng)
+        assert len(y) >= len(x) and np.isfinite(y).all(), name
+    model, _ = load_model(base)
+    first = tmp_path / "v.pt"
+    cfg = VerifierTrainConfig(minutes=5, batch_size=4, segment_frames=25, max_steps=2, threads=1)
+    train_verifier_encoder(tone_corpus, first, cfg, base, log=lambda r: None)
+    same = tmp_path / "same.pt"
+    train_verifier_encoder(tone_corpus, same, VerifierTrainConfig(
+        minutes=5, segment_frames=25, max_steps=0, threads=1, init=str(first)), base, log=lambda r: None)
+    a = load_verifier_encoder(first, model, sha256_file(base)).state_dict()
+    b = load_verifier_encoder(same, model, sha256_file(base)).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # zero steps from init: the init itself
+    robust = tmp_path / "r.pt"
+    records = []
+    train_verifier_encoder(tone_corpus, robust, VerifierTrainConfig(
+        minutes=5, batch_size=4, segment_frames=25, max_steps=6, threads=1, init=str(first), robust=True,
+        mild_only=False, clean_probability=0.0, lossy_probability=0.0), base, log=records.append)
+    assert sum("ce" in r for r in records) >= 1 and records[-1]["steps"] == 6

@@ -222,3 +222,36 @@ def test_weighted_bonferroni_weights_sum_to_one():
         SearchPlan(primary_weight=0.0)
     with pytest.raises(ValueError):
         SearchPlan(primary_weight=1.0)
+
+
+def test_robust_plan_adds_one_encoder_family_at_scale_one():
+    plan = SearchPlan(robust=True)
+    stages = list(plan.stages(320))
+    assert [len(s) for s in stages] == [1, 3, 4, 4, 4] and plan.count() == 16
+    assert {h.encoder for h in stages[2]} == {"robust"} and {h.scale for h in stages[2]} == {1.0}
+    assert all(h.encoder == "verifier" for s in stages[:2] + stages[3:] for h in s)
+    assert plan.hypotheses(320) == [h for s in stages for h in s]
+    n = plan.count()
+    assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
+    assert stages[2][0].to_dict()["encoder"] == "robust"
+    with pytest.raises(ValueError, match="robust_codec"):
+        detect_audio(np.zeros(16_000, np.float32), load_codec(verifier=True),
+                     scheme_for(load_codec()), [WatermarkKey.generate()], plan)
+
+
+def test_robust_codec_loads_beside_the_checkpoint_only(tmp_path):
+    from synth.codec import load_robust_codec
+    from synth.compact_codec import ASSET, VERIFIER_ASSET
+    from verify.verifier import Verifier
+
+    assert load_robust_codec("encodec-24k") is None
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(ASSET.read_bytes())
+    assert load_robust_codec(None, ckpt) is None  # no c.robust.pt beside it
+    (tmp_path / "c.robust.pt").write_bytes(VERIFIER_ASSET.read_bytes())  # any encoder bound to c
+    robust = load_robust_codec(None, ckpt)
+    assert robust is not None and robust.info()["verifier_encoder"]
+    v = Verifier([WatermarkKey.generate()], codec=load_codec(None, ckpt, verifier=True),
+                 robust_codec=robust)
+    assert v.plan.robust and v.plan.count() == 16
+    assert not Verifier([WatermarkKey.generate()]).plan.robust  # none is shipped

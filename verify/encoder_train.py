@@ -15,6 +15,12 @@ version trained on edits only lowered the clean agreement. Loss: cross-entropy w
 minus squared distances to the codebook-1 codewords (Jovanović et al. 2025 do
 the same for autoregressive image tokenizers). The decoder is untouched, so
 generation quality cannot change.
+
+`robust=True` makes the second, robust encoder the verifier also searches with
+(verify.search): started from the verifier encoder, trained on heavy filtering,
+echo and noise at randomised strengths with a third of the batches clean. It
+reads band-limited and noisy copies far better and clean ones worse, hence a
+second encoder rather than a replacement.
 """
 from __future__ import annotations
 
@@ -45,6 +51,8 @@ class VerifierTrainConfig:
     lossy_probability: float = 0.15
     clean_probability: float = 0.6
     mild_only: bool = True  # heavy edits (500 Hz low-pass, 0.05 white noise, ...) wreck the clean case
+    robust: bool = False  # the robust encoder: randomised heavy filtering, echo, noise (see ROBUST)
+    init: str | None = None  # start from this verifier encoder file (else the codec's own encoder)
     pool_fraction: float = 0.75  # share of crops from TTS-sampled codes when a pool is given
     seed: int = 0
     threads: int = 2
@@ -81,6 +89,30 @@ def _edit_pool(hop: int, mild_only: bool = False
          lambda x, sr, rng: E.white_noise_snr(rng.uniform(20, 40), rng.randrange(1 << 30))(x, sr)),
     ]
     return [e for e in edits if e[0] in MILD] if mild_only else edits
+
+
+def _pink_snr(snr_db: float, seed: int) -> E.Edit:
+    def edit(x: np.ndarray, sr: int) -> np.ndarray:
+        rms = float(np.sqrt(np.mean(x ** 2)) + 1e-8)
+        return E.pink_noise_std(rms / 10 ** (snr_db / 20), seed)(x, sr)
+    return edit
+
+
+def _robust_pool() -> list[tuple[str, Callable[[np.ndarray, int, random.Random], np.ndarray]]]:
+    """The robust encoder's edits: the kinds of Tier A's destructive attacks, each at a
+    strength drawn from a range around (not at) the benchmark's setting."""
+    return [
+        ("none", lambda x, sr, r: x),
+        ("lowpass", lambda x, sr, r: E.lowpass(r.uniform(400, 3500))(x, sr)),
+        ("highpass", lambda x, sr, r: E.highpass(r.uniform(150, 2000))(x, sr)),
+        ("bandpass", lambda x, sr, r: E.bandpass(r.uniform(200, 700), r.uniform(3000, 6500))(x, sr)),
+        ("echo", lambda x, sr, r: E.echo(r.uniform(0.05, 0.8), r.uniform(0.2, 0.6))(x, sr)),
+        ("smooth", lambda x, sr, r: E.smooth(r.randint(4, 50))(x, sr)),
+        ("white", lambda x, sr, r: E.white_noise_snr(r.uniform(0, 30), r.randrange(1 << 30))(x, sr)),
+        ("pink", lambda x, sr, r: _pink_snr(r.uniform(0, 30), r.randrange(1 << 30))(x, sr)),
+        ("gain", lambda x, sr, r: E.gain(r.uniform(0.5, 1.5))(x, sr)),
+        ("resample8k", lambda x, sr, r: E.resample_via(8000)(x, sr)),
+    ]
 
 
 def _lossy(x: np.ndarray, sr: int, rng: random.Random, mild_only: bool = False) -> np.ndarray:
@@ -124,7 +156,12 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
                 decoded.append(codec.decode(codes).numpy())
                 targets.append(codes[0].numpy())
     log({"event": "prepared", "utterances": n_corpus, "pool_sequences": len(decoded) - n_corpus})
-    encoder = model.make_encoder(copy_weights=True).train()
+    encoder = model.make_encoder(copy_weights=True)
+    if cfg.init:
+        from synth.compact_codec import load_verifier_encoder
+
+        encoder.load_state_dict(load_verifier_encoder(cfg.init, model, codec.checkpoint_sha256).state_dict())
+    encoder.train()
     opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
     out = Path(out)
     state_path = out.with_name(out.name + ".train.pt")
@@ -136,7 +173,8 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
         step, elapsed = blob["step"], blob["elapsed"]
         rng.setstate(blob["rng"])
         log({"event": "resumed", "step": step})
-    pool = _edit_pool(hop, cfg.mild_only)
+    mild = cfg.mild_only and not cfg.robust
+    pool = _robust_pool() if cfg.robust else _edit_pool(hop, mild)
     seg = cfg.segment_frames * hop
 
     def save_state(step: int, elapsed: float) -> None:
@@ -161,12 +199,12 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
             if u < cfg.clean_probability:
                 pass
             elif u < cfg.clean_probability + cfg.lossy_probability:
-                y = _lossy(y, sr, rng, cfg.mild_only)
+                y = _lossy(y, sr, rng, mild)
             else:
                 y = rng.choice(pool)[1](y, sr, rng)
             if rng.random() < 0.5:
                 y = E.shift(rng.randint(-hop // 8, hop // 8))(y, sr)  # what the offset search leaves
-            if rng.random() < 0.3 and not cfg.mild_only:
+            if rng.random() < 0.3 and not mild:
                 y = -y
             batch.append(_fit(y, seg))
             tgt.append(targets[i][f: f + cfg.segment_frames])

@@ -56,15 +56,16 @@ class Detector:
     """The product's detection (verify.verifier.detect_audio) with the evaluation key."""
 
     def __init__(self, spec: dict) -> None:
-        from synth.codec import load_codec
+        from synth.codec import load_codec, load_robust_codec
         from synth.scheme import scheme_for
         from verify.eval_clips import eval_key
         from verify.search import SearchPlan
 
         self.codec = load_codec(spec.get("codec"), verifier=True)
+        self.robust_codec = load_robust_codec(spec.get("codec"))
         self.scheme = scheme_for(self.codec)
         self.keys = [eval_key()]
-        self.plan = SearchPlan()
+        self.plan = SearchPlan(robust=self.robust_codec is not None)
         self.threshold = float(spec.get("threshold", min(ALPHAS)))
 
     @property
@@ -72,10 +73,11 @@ class Detector:
         info = {"codec": self.codec.info(), "scheme": self.scheme.to_dict(), "plan": repr(self.plan),
                 "threshold": self.threshold, "keys": [k.key_id for k in self.keys]}
         if self.codec.name == "compact-16k":
-            from synth.compact_codec import VERIFIER_ASSET
+            from synth.compact_codec import ROBUST_ASSET, VERIFIER_ASSET
 
-            if VERIFIER_ASSET.is_file():
-                info["verifier_encoder"] = hashlib.sha256(VERIFIER_ASSET.read_bytes()).hexdigest()
+            for name, path in (("verifier_encoder", VERIFIER_ASSET), ("robust_encoder", ROBUST_ASSET)):
+                if path.is_file():
+                    info[name] = hashlib.sha256(path.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
@@ -88,7 +90,8 @@ class Detector:
 
         if len(wav) < 2 * self.codec.hop_length:
             return Outcome(1.0, 1.0, None, 0, None)
-        td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, threshold=self.threshold)
+        td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, threshold=self.threshold,
+                          robust_codec=self.robust_codec)
         d = td.detection
         return Outcome(td.p_value, d.raw_p_value, d.payload, d.n_units, td.hypothesis.to_dict(),
                        td.primary_raw_p_value)

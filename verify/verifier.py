@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from synth.audio import AudioError, load_audio
-from synth.codec import Codec, load_codec
+from synth.codec import Codec, load_codec, load_robust_codec
 from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import FileResult
@@ -37,22 +37,24 @@ class _HypothesisTokens:
     sub-frame offset share one `Codec.offset_encoder` (the compact codec analyses the
     clip once for all of them)."""
 
-    def __init__(self, codec: Codec, wav: np.ndarray, plan: SearchPlan, n_codebooks: int) -> None:
-        self.codec, self.wav, self.n_codebooks = codec, wav, n_codebooks
-        self.max_offset = max(h.offset for h in plan.hypotheses(codec.hop_length))
-        self._encoders: dict[tuple[float, int], object] = {}
+    def __init__(self, codecs: dict[str, Codec], wav: np.ndarray, plan: SearchPlan,
+                 n_codebooks: int) -> None:
+        self.codecs, self.wav, self.n_codebooks = codecs, wav, n_codebooks
+        self.max_offset = max(h.offset for h in plan.hypotheses(codecs["verifier"].hop_length))
+        self._encoders: dict[tuple[str, float, int], object] = {}
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray]:
         out: dict[int, np.ndarray] = {}
-        groups: dict[tuple[float, int], list[int]] = {}
+        groups: dict[tuple[str, float, int], list[int]] = {}
         for i, h in enumerate(stage):
-            groups.setdefault((h.scale, h.polarity), []).append(i)
-        for (scale, polarity), idx in groups.items():
-            enc = self._encoders.get((scale, polarity))
+            groups.setdefault((h.encoder, h.scale, h.polarity), []).append(i)
+        for (encoder, scale, polarity), idx in groups.items():
+            enc = self._encoders.get((encoder, scale, polarity))
             if enc is None:
-                y = Hypothesis(scale, 0, polarity).apply(self.wav, self.codec.sample_rate)
-                enc = self.codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
-                self._encoders[(scale, polarity)] = enc
+                codec = self.codecs[encoder]
+                y = Hypothesis(scale, 0, polarity).apply(self.wav, codec.sample_rate)
+                enc = codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
+                self._encoders[(encoder, scale, polarity)] = enc
             codes = enc([stage[i].offset for i in idx])
             for i, c in zip(idx, codes, strict=True):
                 out[i] = c.numpy()
@@ -61,17 +63,21 @@ class _HypothesisTokens:
 
 def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
                  plan: SearchPlan | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 early_stop: bool = True) -> TokenDetection:
+                 early_stop: bool = True, robust_codec: Codec | None = None) -> TokenDetection:
     """Search alignments of `wav` (float32 [N] at codec rate) and detect under every key.
 
     The p-value is corrected for all hypotheses of `plan` (weighted Bonferroni, see
     verify.search) times all keys, even when the search stops early because the
-    corrected p-value is already below `threshold`.
+    corrected p-value is already below `threshold`. A plan with robust hypotheses needs
+    `robust_codec` (the codec with the robust verifier encoder: `load_robust_codec`).
     """
     plan = plan or SearchPlan()
+    if plan.robust and robust_codec is None:
+        raise ValueError("this search plan has robust-encoder hypotheses: pass robust_codec")
     total = plan.count() * len(keys)
     best: TokenDetection | None = None
-    encode = _HypothesisTokens(codec, wav, plan, max(scheme.config.codebooks) + 1)
+    codecs = {"verifier": codec, "robust": robust_codec}
+    encode = _HypothesisTokens(codecs, wav, plan, max(scheme.config.codebooks) + 1)
     for i, stage in enumerate(plan.stages(codec.hop_length)):
         tokens = encode(stage)
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
@@ -93,16 +99,23 @@ class Verifier:
     def __init__(self, keys: list[WatermarkKey], *, codec: Codec | None = None,
                  scheme: Scheme | None = None, home=None, trust_pem: str | None = None,
                  threshold: float = DEFAULT_THRESHOLD, plan: SearchPlan | None = None,
-                 max_seconds: float = DEFAULT_MAX_SECONDS, window_seconds: float = 2.0) -> None:
+                 max_seconds: float = DEFAULT_MAX_SECONDS, window_seconds: float = 2.0,
+                 robust_codec: Codec | None = None) -> None:
+        """With no `codec`, the default codec with its verifier encoder, and its robust
+        encoder (searched too) when shipped; with no `plan`, the default search."""
         if not keys:
             raise ValueError("no watermark keys to verify with")
         self.keys = keys
-        self.codec = codec or load_codec(verifier=True)
+        if codec is None:
+            codec = load_codec(verifier=True)
+            robust_codec = robust_codec or load_robust_codec()
+        self.codec = codec
+        self.robust_codec = robust_codec
         self.scheme = scheme or scheme_for(self.codec)
         self.home = home
         self.trust_pem = trust_pem
         self.threshold = threshold
-        self.plan = plan or SearchPlan()
+        self.plan = plan or SearchPlan(robust=robust_codec is not None)
         self.max_seconds = max_seconds
         self.window_seconds = window_seconds
 
@@ -174,7 +187,8 @@ class Verifier:
             result.error = str(exc)
             result.seconds = round(time.perf_counter() - started, 3)
             return result
-        td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, self.threshold)
+        td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, self.threshold,
+                          robust_codec=self.robust_codec if self.plan.robust else None)
         det = td.detection
         result.p_value = td.p_value
         result.watermarked = td.p_value < self.threshold
