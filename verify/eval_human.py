@@ -18,7 +18,6 @@ sit slightly below the uniform line).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import time
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.fileio import atomic_write_bytes, atomic_write_text
+from synth.fileio import atomic_write_text
 from verify.human_speech import DEFAULT_ROOT, HumanClip, build_clips
 from verify.parallel import ordered_map
 
@@ -268,6 +267,8 @@ def render_markdown(res: dict, plot_name: str) -> str:
 def _plot(path: Path, records: list[dict]) -> Path:
     import matplotlib
 
+    from verify.eval_report import save_png
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -285,9 +286,4 @@ def _plot(path: Path, records: list[dict]) -> Path:
         ax.set_ylabel("observed p-value")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_png(fig, path)

@@ -192,7 +192,7 @@ def _agg(aggs: list[dict], name: str, seconds: float) -> dict | None:
 
 
 # ------------------------------------------------------------------ plots
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -253,7 +253,7 @@ def write_plots(out: Path, res: dict) -> list[Path]:
             ax.set_title(f"ROC, Tier {tier}, {_secs(x)} clips")
             ax.grid(alpha=0.3, which="both")
             ax.legend(fontsize=7, loc="lower right", ncol=2)
-        paths.append(_save(fig, out / f"roc-{x:g}s.png"))
+        paths.append(save_png(fig, out / f"roc-{x:g}s.png"))
 
     aggs = res["aggregates"]
     fams: dict[str, list[str]] = {}
@@ -280,5 +280,5 @@ def write_plots(out: Path, res: dict) -> list[Path]:
         ax.set_title(f"TPR vs attack strength: {fam}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        paths.append(_save(fig, out / f"sweep-{fam}.png"))
+        paths.append(save_png(fig, out / f"sweep-{fam}.png"))
     return paths
