@@ -174,23 +174,34 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
               help="The codec to tune for (default: the embedded compact-16k).")
 @click.option("--code-pool", type=click.Path(dir_okay=False, exists=True), default=None,
               help="TTS-sampled codes to learn from: the <out>.pool.pt that `train decoder` wrote.")
+@click.option("--lr", type=click.FloatRange(min=1e-7, max=1e-1), default=None,
+              help="Learning rate (default 2e-4; 1e-4 with --robust). A second, lower-rate pass from "
+                   "--init sharpens the encoder.")
 @click.option("--robust", is_flag=True,
               help="Train the robust encoder (heavy filtering, echo, noise; ship as <stem>.robust.pt).")
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Start from this verifier encoder (default: the codec's own encoder).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, robust, init_path, seed,
+def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, lr, robust, init_path, seed,
                        threads) -> None:
     """Tune the verifier-side encoder for re-encoding consistency (decoder untouched).
 
-    Reproduce the shipped ones with:
+    Reproduce the shipped one (two passes, then copy runs/compact16k.verifier.pt2.pt to
+    synth/assets/compact16k.verifier.pt) with:
 
     \b
-      voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.verifier.pt \\
+      voxseal train verifier --corpus data/corpus --out runs/compact16k.verifier.pt \\
           --minutes 15 --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
-      voxseal train verifier --corpus data/corpus --out synth/assets/compact16k.robust.pt \\
-          --robust --init synth/assets/compact16k.verifier.pt --minutes 25 \\
+      voxseal train verifier --corpus data/corpus --out runs/compact16k.verifier.pt2.pt \\
+          --init runs/compact16k.verifier.pt --lr 5e-5 --seed 1 --minutes 20 \\
+          --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
+
+    The robust encoder (measured, not shipped; see verify/search.py):
+
+    \b
+      voxseal train verifier --corpus data/corpus --out runs/robust.verifier.pt --robust \\
+          --init synth/assets/compact16k.verifier.pt --minutes 25 \\
           --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
     """
     from synth.codec_train import jsonl_logger
@@ -213,6 +224,8 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, ro
         if robust:
             cfg = replace(cfg, robust=True, mild_only=False, clean_probability=0.35,
                           lossy_probability=0.1, lr=1e-4)
+        if lr is not None:
+            cfg = replace(cfg, lr=lr)
         summary = train_verifier_encoder(corpus_dir, out, cfg,
                                          codec_checkpoint, code_pool=pool,
                                          log=jsonl_logger(Path(out + ".log")), progress=prog)
