@@ -17,11 +17,14 @@ $V train decoder --corpus data/corpus --codec-checkpoint runs/compact16k.pt \
     --out runs/compact16k.tuned.pt --minutes 50 --pool-seconds 900
 cp runs/compact16k.tuned.pt synth/assets/compact16k.pt
 # 4. the verifier-side encoder (robustness lever 2), on clean and mild edits of the same codes,
-#    then a second pass from it at a lower learning rate
+#    then two more passes, each from the last at a quarter of its learning rate
 $V train verifier --corpus data/corpus --out runs/compact16k.verifier.pt --minutes 15 \
     --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
 $V train verifier --corpus data/corpus --out runs/compact16k.verifier.pt2.pt --minutes 20 \
     --init runs/compact16k.verifier.pt --lr 5e-5 --seed 1 \
     --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
-cp runs/compact16k.verifier.pt2.pt synth/assets/compact16k.verifier.pt
+$V train verifier --corpus data/corpus --out runs/compact16k.verifier.pt3.pt --minutes 12 \
+    --init runs/compact16k.verifier.pt2.pt --lr 1.25e-5 --seed 2 \
+    --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
+cp runs/compact16k.verifier.pt3.pt synth/assets/compact16k.verifier.pt
 # (not shipped: the robust encoder, `train verifier --robust`, see verify/search.py)

@@ -187,7 +187,7 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, lr
                        threads) -> None:
     """Tune the verifier-side encoder for re-encoding consistency (decoder untouched).
 
-    Reproduce the shipped one (two passes, then copy runs/compact16k.verifier.pt2.pt to
+    Reproduce the shipped one (three passes, then copy runs/compact16k.verifier.pt3.pt to
     synth/assets/compact16k.verifier.pt) with:
 
     \b
@@ -195,6 +195,9 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, lr
           --minutes 15 --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
       voxseal train verifier --corpus data/corpus --out runs/compact16k.verifier.pt2.pt \\
           --init runs/compact16k.verifier.pt --lr 5e-5 --seed 1 --minutes 20 \\
+          --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
+      voxseal train verifier --corpus data/corpus --out runs/compact16k.verifier.pt3.pt \\
+          --init runs/compact16k.verifier.pt2.pt --lr 1.25e-5 --seed 2 --minutes 12 \\
           --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
 
     The robust encoder (measured, not shipped; see verify/search.py):

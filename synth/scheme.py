@@ -17,9 +17,9 @@ shipped TTS, tuned decoder and verifier encoder; benchmarks/results/scheme.txt):
   signal. Layered, delta 2: direct median p 5.7e-15, and a plain zero-bit mark
   1e-15 -- detection keeps the zero-bit strength while carrying the payload.
 - after decode -> re-encode (codebook-1 agreement ~0.75-0.80, and h = 1 needs context
-  and token to survive), TPR at p < 1e-6 was 0.50 with delta 2, 0.88 with delta 3
-  and 1.00 with delta 4 (median p 3.4e-14, max 2.2e-11); through the full verifier on
-  100 clips of 5 s, 0.97 (benchmarks/results/clean-100).
+  and token to survive), TPR at p < 1e-6 was 0.50 with delta 2, 1.00 with delta 3
+  (max p 2.2e-7, close to the threshold) and 1.00 with delta 4 (median p 6.7e-17, max
+  4.2e-13); through the full verifier on 100 clips of 5 s, 0.97 (benchmarks/results/clean-100).
   Delta 4 is the price of surviving the codec; its quality cost is measured by
   benchmarks/tts.py (README).
 - h = 0 is no alternative here: with one fixed list per key, de-duplication leaves
