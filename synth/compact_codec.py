@@ -29,6 +29,7 @@ from torch import nn
 from synth._encodec_compat import import_encodec
 from synth.codec import Codec, CodecError, _check_offsets
 from synth.fileio import atomic_open, sha256_file
+from synth.lean_encoder import fold_layers
 
 _encodec = import_encodec()
 from encodec.modules import SEANetDecoder, SEANetEncoder  # noqa: E402
@@ -358,6 +359,7 @@ class CompactCodec(Codec):
         width = max_offset + n + (-(max_offset + n)) % hop  # every offset's window, whole frames
         features: list[torch.Tensor] = []
         fallback = super().offset_encoder(wav, max_offset, n_codebooks)
+        front, back = fold_layers(layers[:split]), fold_layers(layers[split:])
 
         @torch.inference_mode()
         def encode(offsets: Sequence[int]) -> list[torch.Tensor]:
@@ -367,12 +369,12 @@ class CompactCodec(Codec):
             if not features:
                 # silence on both sides, so that the window of every offset fits
                 x = torch.nn.functional.pad(wav, (max_offset, width - n))
-                features.append(layers[:split](x[None, None]))
+                features.append(front(x[None, None]))
             h = features[0]
             # one batched pass of the last layers over all offsets: the LSTM steps through
             # time, so a batch of rows costs little more than one
             batch = torch.cat([h[..., (max_offset - o) // step:][..., : width // step] for o in offsets])
-            z = layers[split:](batch)
+            z = back(batch)
             codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)  # [K', B, T]
             return [codes[:, i, : math.ceil((n + o) / hop)] for i, o in enumerate(offsets)]
 

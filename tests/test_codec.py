@@ -204,3 +204,30 @@ def test_shipped_verifier_encoder_is_bound_to_the_shipped_codec(tmp_path):
     torch.save(blob, other)
     with pytest.raises(CodecError, match="another codec"):
         CompactCodec.load(other, verifier_encoder=VERIFIER_ASSET)
+
+
+@pytest.mark.parametrize("batch,length", [(1, 16_000), (2, 4_321), (1, 50)])
+def test_folded_encoder_layers_compute_what_the_modules_do(codec, batch, length):
+    """The verifier runs the encoder's layers folded (synth/lean_encoder.py); the
+    result must be the modules' own, short inputs (reflect padding's edge case) too."""
+    from synth.lean_encoder import fold_layers
+
+    layers = codec.model.encoder.model
+    x = torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(5)) * 0.1
+    with torch.inference_mode():
+        want = layers(x)
+        got = fold_layers(list(layers))(x)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_folded_layers_handle_identity_shortcuts_and_weight_norm():
+    from encodec.modules import SEANetEncoder
+
+    from synth.lean_encoder import fold_layers
+
+    torch.manual_seed(0)
+    enc = SEANetEncoder(channels=1, dimension=16, n_filters=4, ratios=[4, 2], true_skip=True)
+    x = torch.randn(2, 1, 1_003) * 0.1
+    with torch.inference_mode():
+        assert torch.allclose(fold_layers(list(enc.model))(x), enc(x), atol=1e-5, rtol=1e-4)

@@ -255,3 +255,48 @@ def test_robust_codec_loads_beside_the_checkpoint_only(tmp_path):
                  robust_codec=robust)
     assert v.plan.robust and v.plan.count() == 16
     assert not Verifier([WatermarkKey.generate()]).plan.robust  # none is shipped
+
+
+def test_screen_settings_are_validated_and_apply_to_long_clips_only():
+    assert SearchPlan().screens(int(7.4 * SR), SR) == 0  # not worth screening
+    assert SearchPlan().screens(10 * SR, SR) == 5 * SR
+    assert SearchPlan(screen_seconds=None).screens(60 * SR, SR) == 0
+    with pytest.raises(ValueError, match="screen_seconds"):
+        SearchPlan(screen_seconds=0)
+    with pytest.raises(ValueError, match="screen_p"):
+        SearchPlan(screen_p=0.0)
+
+
+@pytest.fixture(scope="module")
+def tts_marked():
+    """A 7.4 s clip from the reference TTS with the product watermark."""
+    from synth.tts import load_tts
+
+    tts = load_tts()
+    scheme = scheme_for(tts.codec)
+    key = WatermarkKey.from_bytes(bytes(range(32)))
+    res = tts.generate("The old farmer carried a wooden box near the station, and then the captain "
+                       "cleaned two red apples in the museum before the storm.", seed=0,
+                       processor_factory=lambda: WatermarkLogitsProcessor(
+                           key, scheme.config, 0x1234ABCD, scheme.cluster_map, scheme.codebook))
+    return res.wav
+
+
+def test_sped_up_clip_is_found_at_its_scale_through_the_screen(setup, tts_marked):
+    """A marked clip played x1.25 is detected by the scale hypothesis that undoes it, with
+    the further scales screened on its first seconds; a clip whose marked part starts
+    after the screened head is missed at that scale, and found without the screen."""
+    from synth.edits import speed
+
+    codec, scheme, key, speech, _ = setup
+    fast = speed(1.25)
+    plan = SearchPlan(screen_seconds=2.0)
+    td = detect_audio(fast(tts_marked, SR), codec, scheme, [key], plan=plan)
+    assert td.p_value < 1e-6 and td.hypothesis.scale == 1.25
+
+    spliced = fast(np.concatenate([speech[: 3 * SR], tts_marked]), SR)
+    late = detect_audio(spliced, codec, scheme, [key], plan=plan, early_stop=False)
+    assert late.p_value > 1e-3
+    unscreened = SearchPlan(screen_seconds=None)
+    found = detect_audio(spliced, codec, scheme, [key], plan=unscreened, early_stop=False)
+    assert found.p_value < 1e-6 and found.hypothesis.scale == 1.25

@@ -77,8 +77,15 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
     total = plan.count() * len(keys)
     best: TokenDetection | None = None
     codecs = {"verifier": codec, "robust": robust_codec}
-    encode = _HypothesisTokens(codecs, wav, plan, max(scheme.config.codebooks) + 1)
+    n_books = max(scheme.config.codebooks) + 1
+    encode = _HypothesisTokens(codecs, wav, plan, n_books)
+    head = plan.screens(wav.shape[-1], codec.sample_rate)
+    screen = _HypothesisTokens(codecs, wav[:head], plan, n_books) if head else None
     for i, stage in enumerate(plan.stages(codec.hop_length)):
+        if screen is not None and stage[0].scale != plan.scales[0]:
+            peek = detect_many(screen(stage), keys, scheme.config, scheme.cluster_map)
+            if peek.raw_p_value >= plan.screen_p:
+                continue  # counts as p = 1 for this stage: see SearchPlan
         tokens = encode(stage)
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
