@@ -14,9 +14,9 @@ One way to run it here, without touching the project's environment (measured to 
     echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/perth-venv/lib/python3.11/site-packages/main.pth
     /tmp/perth-venv/bin/pip install "setuptools<81" librosa pyyaml
     /tmp/perth-venv/bin/pip install --no-deps resemble-perth
-    # plus a `torchaudio` package providing transforms.Spectrogram / InverseSpectrogram /
-    # TimeStretch (its phase_advance buffer only) on torch.stft / torch.istft
-    /tmp/perth-venv/bin/python cli.py eval robustness --perth ...
+    # torchaudio: scripts/perth_shim/torchaudio, a pure-torch stand-in for the
+    # transforms Perth imports (Spectrogram / InverseSpectrogram / TimeStretch)
+    PYTHONPATH=scripts/perth_shim /tmp/perth-venv/bin/python cli.py eval robustness --perth ...
 """
 from __future__ import annotations
 

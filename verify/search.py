@@ -27,6 +27,7 @@ class Hypothesis:
     offset: int  # samples of silence prepended (sub-frame alignment)
     polarity: int  # +1 or -1
     encoder: str = "verifier"  # which verifier-side encoder re-tokenises: "verifier" | "robust"
+    echo: bool = False  # the clip's strongest echo is taken out first (verify/echo.py)
 
     def apply(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
         y = x if self.scale == 1.0 else resample(x, sample_rate, int(round(sample_rate * self.scale)))
@@ -36,7 +37,7 @@ class Hypothesis:
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "offset_samples": self.offset, "polarity": self.polarity,
-                "encoder": self.encoder}
+                "encoder": self.encoder, "echo_removed": self.echo}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class SearchPlan:
     (quarter-frame steps) are searched; the scales undo playback-speed changes of
     +-25 % (AudioSeal's speed attack is x1.25). Polarity is not searched by default:
     pass polarities=(1, -1) to add it (it doubles the cost).
+
+    With `echo`, the clip at scale 1 is also analysed, at every offset, with its
+    strongest echo taken out (`verify.echo.find_echo`: delay and gain estimated from
+    the audio alone; when none stands out the family is not tried and counts as p = 1).
 
     Scales after the first are screened: on a clip longer than 1.5 x `screen_seconds`,
     each is first tried on the clip's first `screen_seconds` seconds, and the whole clip
@@ -75,6 +80,7 @@ class SearchPlan:
     polarities: tuple[int, ...] = (1,)
     primary_weight: float = 0.5
     robust: bool = False
+    echo: bool = True
     screen_seconds: float | None = 5.0
     screen_p: float = 1e-2
 
@@ -93,12 +99,12 @@ class SearchPlan:
 
     def stages(self, hop_length: int) -> Iterator[list[Hypothesis]]:
         """The hypotheses in batches of one analysis each, most likely first: the clip as
-        it is alone, then the rest of its scale, the robust encoder at that scale, then
-        one further scale at a time."""
+        it is alone, then the rest of its scale, the robust encoder at that scale, the
+        clip with its echo taken out, then one further scale at a time."""
         offsets = [int(round(f * hop_length)) for f in self.offset_fractions]
 
-        def group(scale: float, encoder: str = "verifier") -> list[Hypothesis]:
-            return [Hypothesis(scale, o, p, encoder) for p in self.polarities for o in offsets]
+        def group(scale: float, encoder: str = "verifier", echo: bool = False) -> list[Hypothesis]:
+            return [Hypothesis(scale, o, p, encoder, echo) for p in self.polarities for o in offsets]
 
         first = group(self.scales[0])
         yield first[:1]
@@ -106,6 +112,8 @@ class SearchPlan:
             yield first[1:]
         if self.robust:
             yield group(self.scales[0], "robust")
+        if self.echo:
+            yield group(self.scales[0], echo=True)
         for scale in self.scales[1:]:
             yield group(scale)
 
@@ -116,7 +124,8 @@ class SearchPlan:
         return int(self.screen_seconds * sample_rate)
 
     def count(self) -> int:
-        return (len(self.scales) + self.robust) * len(self.offset_fractions) * len(self.polarities)
+        families = len(self.scales) + self.robust + self.echo
+        return families * len(self.offset_fractions) * len(self.polarities)
 
     def multiplier(self, first: bool) -> float:
         """1 / weight of the first hypothesis (`first`) or of any other one."""
@@ -128,4 +137,5 @@ class SearchPlan:
     @classmethod
     def quick(cls) -> SearchPlan:
         """No search: the clip as it is (one hypothesis)."""
-        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,), primary_weight=1.0, robust=False)
+        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,), primary_weight=1.0, robust=False,
+                   echo=False)

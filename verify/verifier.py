@@ -14,6 +14,7 @@ from synth.audio import AudioError, load_audio
 from synth.codec import Codec, load_codec, load_robust_codec
 from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
+from verify.echo import find_echo, remove_echo
 from verify.result import FileResult
 from verify.search import Hypothesis, SearchPlan
 from watermark.detect import Detection, detect_many, match_payload
@@ -41,24 +42,35 @@ class _HypothesisTokens:
                  n_codebooks: int) -> None:
         self.codecs, self.wav, self.n_codebooks = codecs, wav, n_codebooks
         self.max_offset = max(h.offset for h in plan.hypotheses(codecs["verifier"].hop_length))
-        self._encoders: dict[tuple[str, float, int], object] = {}
+        self._encoders: dict[tuple[str, float, int, bool], object] = {}
 
-    def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray]:
+    def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
+        """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
+        this clip (an echo family where the clip has no echo)."""
         out: dict[int, np.ndarray] = {}
-        groups: dict[tuple[str, float, int], list[int]] = {}
+        groups: dict[tuple[str, float, int, bool], list[int]] = {}
         for i, h in enumerate(stage):
-            groups.setdefault((h.encoder, h.scale, h.polarity), []).append(i)
-        for (encoder, scale, polarity), idx in groups.items():
-            enc = self._encoders.get((encoder, scale, polarity))
+            groups.setdefault((h.encoder, h.scale, h.polarity, h.echo), []).append(i)
+        for key, idx in groups.items():
+            if key not in self._encoders:
+                self._encoders[key] = self._analyse(*key)
+            enc = self._encoders[key]
             if enc is None:
-                codec = self.codecs[encoder]
-                y = Hypothesis(scale, 0, polarity).apply(self.wav, codec.sample_rate)
-                enc = codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
-                self._encoders[(encoder, scale, polarity)] = enc
+                return None
             codes = enc([stage[i].offset for i in idx])
             for i, c in zip(idx, codes, strict=True):
                 out[i] = c.numpy()
         return [out[i] for i in range(len(stage))]
+
+    def _analyse(self, encoder: str, scale: float, polarity: int, echo: bool):
+        codec = self.codecs[encoder]
+        y = Hypothesis(scale, 0, polarity).apply(self.wav, codec.sample_rate)
+        if echo:
+            found = find_echo(y, codec.sample_rate, codec.hop_length)
+            if found is None:
+                return None
+            y = remove_echo(y, found.delay, found.gain)
+        return codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
 
 
 def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
@@ -87,6 +99,8 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
             if peek.raw_p_value >= plan.screen_p:
                 continue  # counts as p = 1 for this stage: see SearchPlan
         tokens = encode(stage)
+        if tokens is None:
+            continue  # not applicable to this clip: counts as p = 1, like a screened-out scale
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
         p = min(1.0, det.raw_p_value * plan.multiplier(i == 0) * len(keys))

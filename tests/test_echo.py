@@ -1,0 +1,42 @@
+"""Echo estimation and removal (verify/echo.py): the verifier's echo hypothesis."""
+import numpy as np
+import pytest
+
+from synth.edits import echo
+from verify.echo import MIN_PEAK, find_echo, remove_echo
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def speech():
+    from synth.corpus import VOICES_BY_NAME, synthesize
+
+    x, _ = synthesize(VOICES_BY_NAME["flite-slt"], "The old farmer carried a wooden box near the "
+                      "station, and then the captain cleaned two red apples in the museum.")
+    return x.astype(np.float32)[: 5 * SR]
+
+
+@pytest.mark.parametrize("delay_s, volume", [(0.5, 0.5), (0.23, 0.3), (0.8, 0.7)])
+def test_finds_the_delay_and_gain_of_a_single_echo(speech, delay_s, volume):
+    found = find_echo(echo(delay_s, volume)(speech, SR), SR, 320)
+    assert found is not None and found.peak >= MIN_PEAK
+    assert found.delay == round(delay_s * SR)
+    assert found.gain == pytest.approx(volume, abs=0.05)
+
+
+def test_remove_echo_inverts_the_comb_exactly(speech):
+    d = 8000
+    y = speech.astype(np.float64).copy()
+    y[d:] += 0.5 * speech[:-d]
+    assert np.allclose(remove_echo(y, d, 0.5), speech, atol=1e-6)
+    with pytest.raises(ValueError, match="delay"):
+        remove_echo(y, 0, 0.5)
+
+
+def test_no_echo_in_clean_speech_noise_silence_or_short_clips(speech):
+    rng = np.random.default_rng(0)
+    assert find_echo(speech, SR, 320) is None
+    assert find_echo(rng.standard_normal(5 * SR).astype(np.float32), SR, 320) is None
+    assert find_echo(np.zeros(5 * SR, np.float32), SR, 320) is None
+    assert find_echo(echo(0.5, 0.5)(speech[:SR], SR), SR, 320) is None  # 1 s: no room for 0.5 s
