@@ -5,10 +5,12 @@ encoder's speed is the verifier's speed. encodec's modules recompute weight norm
 every call, pad before every convolution (a copy of the activations, even for a 1x1
 convolution whose padding is zero) and run a residual block's shortcut and branch
 1x1 convolutions as two convolutions plus an add. Here weights are folded once, 1x1
-convolutions are matrix products, and a block's shortcut and branch accumulate into
-one output. The arithmetic is the same up to float rounding (tests/test_codec.py
-checks it against the modules). Measured on the shipped encoder's full-rate layers,
-10 s at 16 kHz, idle machine: 77 -> 64 ms on one thread, 40 -> 36 ms on two.
+convolutions are matrix products, a block's shortcut and branch accumulate into one
+output, and a stride-1 convolution pads with zeros inside the convolution (no copy)
+and recomputes only its edge outputs with reflection. The arithmetic is the same up to
+float rounding (tests/test_codec.py checks it against the modules). Measured on the
+shipped encoder's full-rate layers, 10 s at 16 kHz: 77 -> 64 ms on one thread, 40 -> 36
+ms on two without the edge trick; with it another 10 % (one thread) and 23 % (two).
 
 Fold again after the weights change: the functions hold copies.
 """
@@ -56,12 +58,33 @@ def _conv(layer: SConv1d) -> Layer:
     right = total // 2
     left = total - right
     mode = layer.pad_mode
+    if stride == 1 and left == right and mode == "reflect":
+        return _same_conv(layer, w, b, left, dilation)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         extra = get_extra_padding_for_conv1d(x, k, stride, total)
         if x.shape[-1] <= max(left, right + extra):  # encodec's reflect-on-short-input path
             return layer(x)
         return F.conv1d(F.pad(x, (left, right + extra), mode), w, b, stride, 0, dilation)
+
+    return run
+
+
+def _same_conv(layer: SConv1d, w: torch.Tensor, b: torch.Tensor, pad: int, dilation: int) -> Layer:
+    """A stride-1 convolution with `pad` reflected samples on each side, computed with
+    the convolution's own zero padding (no padded copy of the input) and the `pad`
+    outputs at each edge, the only ones that see padding, recomputed with reflection."""
+    span = 2 * pad + 1  # the receptive field: (k - 1) * dilation + 1
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] <= span + pad:
+            return layer(x)
+        out = F.conv1d(x, w, b, 1, pad, dilation)
+        head = F.pad(x[..., : pad + span], (pad, 0), "reflect")
+        tail = F.pad(x[..., -(pad + span):], (0, pad), "reflect")
+        out[..., :pad] = F.conv1d(head, w, b, 1, 0, dilation)[..., :pad]
+        out[..., -pad:] = F.conv1d(tail, w, b, 1, 0, dilation)[..., -pad:]
+        return out
 
     return run
 

@@ -216,7 +216,7 @@ def test_weighted_bonferroni_weights_sum_to_one():
     plan = SearchPlan()
     n = plan.count()
     assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
-    assert plan.multiplier(True) == 2.0 and plan.multiplier(False) == pytest.approx(30.0)
+    assert plan.multiplier(True) == 2.0 and plan.multiplier(False) == pytest.approx(38.0)
     assert SearchPlan.quick().multiplier(True) == 1.0
     with pytest.raises(ValueError):
         SearchPlan(primary_weight=0.0)
@@ -227,10 +227,11 @@ def test_weighted_bonferroni_weights_sum_to_one():
 def test_robust_plan_adds_one_encoder_family_at_scale_one():
     plan = SearchPlan(robust=True)
     stages = list(plan.stages(320))
-    assert [len(s) for s in stages] == [1, 3, 4, 4, 4, 4] and plan.count() == 20
+    assert [len(s) for s in stages] == [1, 3, 4, 4, 4, 4, 4] and plan.count() == 24
     assert {h.encoder for h in stages[2]} == {"robust"} and {h.scale for h in stages[2]} == {1.0}
     assert all(h.encoder == "verifier" for s in stages[:2] + stages[3:] for h in s)
-    assert [h.echo for h in stages[3]] == [True] * 4 and {h.scale for h in stages[3]} == {1.0}
+    assert [h.undo for h in stages[3] + stages[4]] == ["echo"] * 4 + ["smoothing"] * 4
+    assert {h.scale for h in stages[3] + stages[4]} == {1.0}
     assert plan.hypotheses(320) == [h for s in stages for h in s]
     n = plan.count()
     assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
@@ -254,7 +255,7 @@ def test_robust_codec_loads_beside_the_checkpoint_only(tmp_path):
     assert robust is not None and robust.info()["verifier_encoder"]
     v = Verifier([WatermarkKey.generate()], codec=load_codec(None, ckpt, verifier=True),
                  robust_codec=robust)
-    assert v.plan.robust and v.plan.count() == 20
+    assert v.plan.robust and v.plan.count() == 24
     assert not Verifier([WatermarkKey.generate()]).plan.robust  # none is shipped
 
 
@@ -303,14 +304,26 @@ def test_sped_up_clip_is_found_at_its_scale_through_the_screen(setup, tts_marked
     assert found.p_value < 1e-6 and found.hypothesis.scale == 1.25
 
 
-def test_echoed_clip_is_found_with_its_echo_taken_out(setup, tts_marked):
-    from synth.edits import echo
+@pytest.mark.parametrize("edit, name", [("echo", "echo"), ("smooth", "smoothing")])
+def test_echoed_or_smoothed_clip_is_found_with_the_edit_undone(setup, tts_marked, edit, name):
+    from synth import edits
 
     codec, scheme, key, speech, _ = setup
-    echoed = echo(0.5, 0.5)(tts_marked, SR)
-    assert detect_audio(echoed, codec, scheme, [key], plan=SearchPlan(echo=False)).p_value > 1e-6
-    td = detect_audio(echoed, codec, scheme, [key])
-    assert td.p_value < 1e-6 and td.hypothesis.echo and td.hypotheses == SearchPlan().count() == 16
-    # unmarked speech with an echo: the family is tried and finds nothing
-    other = detect_audio(echo(0.5, 0.5)(speech, SR), codec, scheme, [key], early_stop=False)
+    attack = edits.echo(0.5, 0.5) if edit == "echo" else edits.smooth(40)
+    attacked = attack(tts_marked, SR)
+    assert detect_audio(attacked, codec, scheme, [key], plan=SearchPlan(undo=())).p_value > 1e-6
+    td = detect_audio(attacked, codec, scheme, [key])
+    assert td.p_value < 1e-6 and td.hypothesis.undo == name
+    assert td.hypotheses == SearchPlan().count() == 20
+    # unmarked speech with the same edit: the family is tried and finds nothing
+    other = detect_audio(attack(speech, SR), codec, scheme, [key], early_stop=False)
     assert other.p_value > 1e-3
+
+
+def test_unknown_undo_is_refused():
+    from verify.search import undo_edit
+
+    with pytest.raises(ValueError, match="cannot undo"):
+        SearchPlan(undo=("reverb",))
+    with pytest.raises(ValueError, match="cannot undo"):
+        undo_edit("reverb", np.zeros(100, np.float32), SR, 320)

@@ -23,6 +23,7 @@ power: the hypothesis is counted whether it is tried or not.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ def _lag_products(x: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return np.array([float(x[lag:] @ x[: x.size - lag]) / (x.size - lag) for lag in lags]) / energy
 
 
-def _excess(r_at, lags: np.ndarray, hop: int) -> np.ndarray:
+def _excess(r_at: Callable[[np.ndarray], np.ndarray], lags: np.ndarray, hop: int) -> np.ndarray:
     """Peak height at `lags` above the larger baseline; r_at(lags) -> autocorrelation."""
     by_hop = np.mean([r_at(lags + k * hop) for k in _NEIGHBOURS], axis=0)
     local = np.mean([r_at(lags + k) for k in _LOCAL], axis=0)

@@ -18,7 +18,7 @@ One JSON object per file:
     manifest      {found: bool, id: str|null, state: "Trusted"|"Valid"|"Invalid"|null,
                    errors: [str], payload: str|null}
     registry      {payload: [manifest ids], file_sha256: [ids], pcm_sha256: [ids]}
-    hypothesis    {scale, offset_samples, polarity, encoder, echo_removed} of the best
+    hypothesis    {scale, offset_samples, polarity, encoder, undo} of the best
                   alignment; hypotheses: int (how many the p-value is corrected for)
     windows       [{start_s, end_s, p_value}]  per-window (uncorrected) localisation scores
     n_units       int    de-duplicated token units scored

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.audio import resample
+from verify.echo import find_echo, remove_echo
+from verify.smoothing import find_box_filter, undo_box_filter
+
+UNDOABLE = ("echo", "smoothing")  # edits a hypothesis can find in a clip and undo (undo_edit)
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Hypothesis:
     offset: int  # samples of silence prepended (sub-frame alignment)
     polarity: int  # +1 or -1
     encoder: str = "verifier"  # which verifier-side encoder re-tokenises: "verifier" | "robust"
-    echo: bool = False  # the clip's strongest echo is taken out first (verify/echo.py)
+    undo: str | None = None  # an edit found in the clip and undone first: see UNDOABLE
 
     def apply(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
         y = x if self.scale == 1.0 else resample(x, sample_rate, int(round(sample_rate * self.scale)))
@@ -37,7 +41,7 @@ class Hypothesis:
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "offset_samples": self.offset, "polarity": self.polarity,
-                "encoder": self.encoder, "echo_removed": self.echo}
+                "encoder": self.encoder, "undo": self.undo}
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,10 @@ class SearchPlan:
     +-25 % (AudioSeal's speed attack is x1.25). Polarity is not searched by default:
     pass polarities=(1, -1) to add it (it doubles the cost).
 
-    With `echo`, the clip at scale 1 is also analysed, at every offset, with its
-    strongest echo taken out (`verify.echo.find_echo`: delay and gain estimated from
-    the audio alone; when none stands out the family is not tried and counts as p = 1).
+    For each edit in `undo`, the clip at scale 1 is also analysed, at every offset, with
+    that edit found and undone (`undo_edit`: its parameters are estimated from the audio
+    alone; when the clip shows no such edit the family is not tried and counts as p = 1):
+    an echo (`verify.echo`) and a moving-average smoothing filter (`verify.smoothing`).
 
     Scales after the first are screened: on a clip longer than 1.5 x `screen_seconds`,
     each is first tried on the clip's first `screen_seconds` seconds, and the whole clip
@@ -80,13 +85,16 @@ class SearchPlan:
     polarities: tuple[int, ...] = (1,)
     primary_weight: float = 0.5
     robust: bool = False
-    echo: bool = True
+    undo: tuple[str, ...] = ("echo", "smoothing")
     screen_seconds: float | None = 5.0
     screen_p: float = 1e-2
 
     def __post_init__(self) -> None:
         if not 0.0 < self.primary_weight <= 1.0:
             raise ValueError(f"primary_weight must be in (0, 1], got {self.primary_weight}")
+        unknown = set(self.undo) - set(UNDOABLE)
+        if unknown:
+            raise ValueError(f"cannot undo {sorted(unknown)}; choose from {sorted(UNDOABLE)}")
         if self.primary_weight == 1.0 and self.count() > 1:
             raise ValueError("primary_weight 1 leaves no error budget for the other hypotheses")
         if self.screen_seconds is not None and self.screen_seconds <= 0:
@@ -100,11 +108,11 @@ class SearchPlan:
     def stages(self, hop_length: int) -> Iterator[list[Hypothesis]]:
         """The hypotheses in batches of one analysis each, most likely first: the clip as
         it is alone, then the rest of its scale, the robust encoder at that scale, the
-        clip with its echo taken out, then one further scale at a time."""
+        clip with each edit of `undo` undone, then one further scale at a time."""
         offsets = [int(round(f * hop_length)) for f in self.offset_fractions]
 
-        def group(scale: float, encoder: str = "verifier", echo: bool = False) -> list[Hypothesis]:
-            return [Hypothesis(scale, o, p, encoder, echo) for p in self.polarities for o in offsets]
+        def group(scale: float, encoder: str = "verifier", undo: str | None = None) -> list[Hypothesis]:
+            return [Hypothesis(scale, o, p, encoder, undo) for p in self.polarities for o in offsets]
 
         first = group(self.scales[0])
         yield first[:1]
@@ -112,8 +120,8 @@ class SearchPlan:
             yield first[1:]
         if self.robust:
             yield group(self.scales[0], "robust")
-        if self.echo:
-            yield group(self.scales[0], echo=True)
+        for edit in self.undo:
+            yield group(self.scales[0], undo=edit)
         for scale in self.scales[1:]:
             yield group(scale)
 
@@ -124,7 +132,7 @@ class SearchPlan:
         return int(self.screen_seconds * sample_rate)
 
     def count(self) -> int:
-        families = len(self.scales) + self.robust + self.echo
+        families = len(self.scales) + self.robust + len(self.undo)
         return families * len(self.offset_fractions) * len(self.polarities)
 
     def multiplier(self, first: bool) -> float:
@@ -138,4 +146,19 @@ class SearchPlan:
     def quick(cls) -> SearchPlan:
         """No search: the clip as it is (one hypothesis)."""
         return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,), primary_weight=1.0, robust=False,
-                   echo=False)
+                   undo=())
+
+
+def undo_edit(name: str, y: np.ndarray, sample_rate: int, hop_length: int) -> np.ndarray | None:
+    """`y` [N] with the edit `name` found and undone, or None when `y` shows no such edit.
+
+    The codec's hop matters to the echo search: audio a codec decoded correlates with
+    itself at multiples of it (verify/echo.py).
+    """
+    if name == "echo":
+        found = find_echo(y, sample_rate, hop_length)
+        return None if found is None else remove_echo(y, found.delay, found.gain)
+    if name == "smoothing":
+        width = find_box_filter(y, sample_rate)
+        return None if width is None else undo_box_filter(y, width)
+    raise ValueError(f"cannot undo {name!r}; choose from {sorted(UNDOABLE)}")

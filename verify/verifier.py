@@ -14,9 +14,8 @@ from synth.audio import AudioError, load_audio
 from synth.codec import Codec, load_codec, load_robust_codec
 from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
-from verify.echo import find_echo, remove_echo
 from verify.result import FileResult
-from verify.search import Hypothesis, SearchPlan
+from verify.search import Hypothesis, SearchPlan, undo_edit
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 
@@ -42,15 +41,15 @@ class _HypothesisTokens:
                  n_codebooks: int) -> None:
         self.codecs, self.wav, self.n_codebooks = codecs, wav, n_codebooks
         self.max_offset = max(h.offset for h in plan.hypotheses(codecs["verifier"].hop_length))
-        self._encoders: dict[tuple[str, float, int, bool], object] = {}
+        self._encoders: dict[tuple[str, float, int, str | None], object] = {}
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
         """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
-        this clip (an echo family where the clip has no echo)."""
+        this clip (an undo family whose edit the clip does not show)."""
         out: dict[int, np.ndarray] = {}
-        groups: dict[tuple[str, float, int, bool], list[int]] = {}
+        groups: dict[tuple[str, float, int, str | None], list[int]] = {}
         for i, h in enumerate(stage):
-            groups.setdefault((h.encoder, h.scale, h.polarity, h.echo), []).append(i)
+            groups.setdefault((h.encoder, h.scale, h.polarity, h.undo), []).append(i)
         for key, idx in groups.items():
             if key not in self._encoders:
                 self._encoders[key] = self._analyse(*key)
@@ -62,14 +61,13 @@ class _HypothesisTokens:
                 out[i] = c.numpy()
         return [out[i] for i in range(len(stage))]
 
-    def _analyse(self, encoder: str, scale: float, polarity: int, echo: bool):
+    def _analyse(self, encoder: str, scale: float, polarity: int, undo: str | None):
         codec = self.codecs[encoder]
         y = Hypothesis(scale, 0, polarity).apply(self.wav, codec.sample_rate)
-        if echo:
-            found = find_echo(y, codec.sample_rate, codec.hop_length)
-            if found is None:
+        if undo is not None:
+            y = undo_edit(undo, y, codec.sample_rate, codec.hop_length)
+            if y is None:
                 return None
-            y = remove_echo(y, found.delay, found.gain)
         return codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
 
 

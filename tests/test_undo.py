@@ -1,4 +1,4 @@
-"""Echo estimation and removal (verify/echo.py): the verifier's echo hypothesis."""
+"""Edits the verifier finds and undoes: echo (verify/echo.py) and smoothing (verify/smoothing.py)."""
 import numpy as np
 import pytest
 
@@ -40,3 +40,24 @@ def test_no_echo_in_clean_speech_noise_silence_or_short_clips(speech):
     assert find_echo(rng.standard_normal(5 * SR).astype(np.float32), SR, 320) is None
     assert find_echo(np.zeros(5 * SR, np.float32), SR, 320) is None
     assert find_echo(echo(0.5, 0.5)(speech[:SR], SR), SR, 320) is None  # 1 s: no room for 0.5 s
+
+
+@pytest.mark.parametrize("width", [10, 25, 40, 80])
+def test_finds_the_width_of_a_moving_average(speech, width):
+    from synth.edits import smooth
+    from verify.smoothing import find_box_filter
+
+    assert find_box_filter(smooth(width)(speech, SR), SR) == width
+    assert find_box_filter(speech, SR) is None
+    assert find_box_filter(np.zeros(5 * SR, np.float32), SR) is None
+
+
+def test_undo_box_filter_restores_the_clip(speech):
+    from synth.edits import smooth
+    from verify.smoothing import undo_box_filter
+
+    back = undo_box_filter(smooth(40)(speech, SR), 40)
+    err = np.sqrt(np.mean((back - speech) ** 2) / np.mean(speech ** 2))
+    assert err < 0.1  # only what sat at the filter's nulls is lost
+    with pytest.raises(ValueError, match="width"):
+        undo_box_filter(speech, 0)
