@@ -72,9 +72,10 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
     """Decide whether recordings carry a VoxSeal watermark, and prove where they came from.
 
     Each file (any format ffmpeg reads; directories are searched) is resampled to
-    the codec's rate, re-encoded under a search over sub-frame offsets, polarity
-    and speed changes, and tested under every key of the home's keyring with an
-    exact p-value corrected for every hypothesis. The decoded payload is looked
+    the codec's rate, re-encoded under a search over sub-frame offsets and speed
+    changes (and with an echo or a smoothing filter undone where the clip shows
+    one), and tested under every key of the home's keyring with an exact p-value
+    corrected for every hypothesis (verify/search.py). The decoded payload is looked
     up in the registry and the embedded C2PA manifest is validated.
 
     \b
