@@ -210,7 +210,8 @@ def test_tiny_run_writes_report_results_and_plots(tmp_path, fake_corpus, monkeyp
     assert len(r["results"]) == 8 * 2 * 3  # clips x lengths x attacks
     rec = r["results"][0]
     for field in ("clip", "kind", "attack", "seconds", "p_value", "raw_p_value", "payload",
-                  "payload_correct", "audio_seconds", "n_units", "detect_seconds"):
+                  "payload_correct", "payload_match", "payload_match_correct", "audio_seconds",
+                  "n_units", "detect_seconds"):
         assert field in rec, field
     assert all(x["payload_correct"] is False for x in r["results"] if x["kind"] == "watermarked")
     assert all(x["payload_correct"] is None for x in r["results"] if x["kind"] != "watermarked")
@@ -222,6 +223,7 @@ def test_tiny_run_writes_report_results_and_plots(tmp_path, fake_corpus, monkeyp
     assert none2["fpr"] == {"1e-02": 0.0, "1e-03": 0.0, "1e-06": 0.0}
     assert set(none2["fpr_by_control"]) == {"no-watermark", "codec-roundtrip", "synthesizer"}
     assert (none2["n_watermarked"], none2["n_controls"], none2["payload_accuracy"]) == (2, 6, 0.0)
+    assert (none2["payload_match_accuracy"], none2["control_payload_matches"]) == (0.0, 0)
     assert aggs[("tierA/highpass-1500", 2.0)]["tpr"]["1e-03"] == 0.0  # the 440 Hz "mark" is filtered out
     assert r["tier_a_mean_tpr_at_1e-03"]["2"] == {"mean_tpr": 0.5, "attacks": 2}
     assert r["audioseal_tier_a_accuracy"]["values"]["tierA/highpass-1500"] == 0.61
@@ -258,3 +260,26 @@ def test_codec_roundtrip_controls_are_human_speech_when_installed(tmp_path, fake
     assert all(len(c.wav) >= 32_000 for c in rt)
     assert {c.kind for c in clips} == {"codec-roundtrip", "synthesizer"}
 
+
+
+def test_registry_match_names_the_embedded_payload_and_nothing_for_noise():
+    from types import SimpleNamespace
+
+    from synth.scheme import PRODUCT_CONFIG
+    from watermark import payload as payload_codec
+
+    clips = [SimpleNamespace(payload=p) for p in (0x1234ABCD, 0x0BADF00D, None)]
+    registry = evaluate.registry_payloads(clips, seed=0)
+    assert len(registry) == evaluate.REGISTRY_SIZE and {0x1234ABCD, 0x0BADF00D} <= set(registry)
+    assert registry == evaluate.registry_payloads(clips, seed=0)
+
+    detector = SimpleNamespace(scheme=SimpleNamespace(config=PRODUCT_CONFIG))
+    b, r = PRODUCT_CONFIG.n_symbols, PRODUCT_CONFIG.radix
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(3, size=(b, r))
+    counts[np.arange(b), payload_codec.encode(0x0BADF00D, PRODUCT_CONFIG)] += 6
+    marked = evaluate.Outcome(1e-9, 1e-9, None, int(counts.sum()), colour_counts=counts)
+    assert evaluate._registry_match(detector, marked, registry) == 0x0BADF00D
+    noise = evaluate.Outcome(0.5, 0.5, None, 300, colour_counts=rng.poisson(3, size=(b, r)))
+    assert evaluate._registry_match(detector, noise, registry) is None
+    assert evaluate._registry_match(detector, marked, []) is None

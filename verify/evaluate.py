@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from verify.parallel import ordered_map
 ALPHAS = (1e-2, 1e-3, 1e-6)
 HEADLINE_ALPHA = 1e-3
 HEADLINE_SECONDS = 5.0
+REGISTRY_SIZE = 1000  # published ids the payload is matched against (registry_payloads)
 RESULTS_VERSION = 1
 
 
@@ -50,6 +52,7 @@ class Outcome:
     n_units: int
     hypothesis: dict | None = None
     primary_p_value: float = 1.0  # the un-shifted clip alone, uncorrected
+    colour_counts: np.ndarray | None = None  # [b, r] payload colours, for registry matching
 
 
 class Detector:
@@ -71,7 +74,8 @@ class Detector:
     @property
     def fingerprint(self) -> str:
         info = {"codec": self.codec.info(), "scheme": self.scheme.to_dict(), "plan": repr(self.plan),
-                "threshold": self.threshold, "keys": [k.key_id for k in self.keys]}
+                "threshold": self.threshold, "keys": [k.key_id for k in self.keys],
+                "registry_size": REGISTRY_SIZE}
         if self.codec.name == "compact-16k":
             from synth.compact_codec import ROBUST_ASSET, VERIFIER_ASSET
 
@@ -94,12 +98,32 @@ class Detector:
                           robust_codec=self.robust_codec)
         d = td.detection
         return Outcome(td.p_value, d.raw_p_value, d.payload, d.n_units, td.hypothesis.to_dict(),
-                       td.primary_raw_p_value)
+                       td.primary_raw_p_value, d.colour_counts)
 
 
 def make_detector(spec: dict) -> Detector:
     """Build the detector (a worker calls this once; tests replace it)."""
     return Detector(spec)
+
+
+def _registry_match(detector, outcome: Outcome, registry: list[int]) -> int | None:
+    """The payload `watermark.detect.match_payload` names among `registry` (the verifier's
+    route when blind decoding fails: the ids a deployment's registry has published)."""
+    if outcome.colour_counts is None or not registry:
+        return None
+    from watermark.detect import match_payload
+
+    return match_payload(outcome.colour_counts, registry, detector.scheme.config).payload
+
+
+def registry_payloads(clips: list, seed: int) -> list[int]:
+    """The evaluation's stand-in registry: every watermarked clip's payload plus random
+    ids up to REGISTRY_SIZE (so a match must single out one id of 1000)."""
+    ids = {c.payload for c in clips if c.payload is not None}
+    rng = random.Random(f"voxseal-eval-registry-{seed}")
+    while len(ids) < REGISTRY_SIZE:
+        ids.add(rng.getrandbits(32))
+    return sorted(ids)
 
 
 def evaluate_task(detector, task: dict) -> list[dict]:
@@ -125,11 +149,14 @@ def evaluate_task(detector, task: dict) -> list[dict]:
                         "audio_seconds": None})
         else:
             embedded = task["payload"]
+            matched = _registry_match(detector, o, task.get("registry", []))
             rec.update({
                 "audio_seconds": round(len(x) / SR, 3),
                 "p_value": float(o.p_value), "raw_p_value": float(o.raw_p_value),
                 "payload": None if o.payload is None else f"{o.payload:08x}",
                 "payload_correct": (o.payload == embedded) if embedded is not None else None,
+                "payload_match": None if matched is None else f"{matched:08x}",
+                "payload_match_correct": (matched == embedded) if embedded is not None else None,
                 "n_units": int(o.n_units), "hypothesis": o.hypothesis, "error": None})
         rec["detect_seconds"] = round(time.perf_counter() - started, 4)
         out.append(rec)
@@ -205,7 +232,9 @@ def aggregate(records: list[dict], attacks: list[Attack], lengths: list[float]) 
                     k: {alpha_key(al): _frac([r["p_value"] < al for r in ctl if r["kind"] == k])
                         for al in ALPHAS} for k in CONTROL_KINDS},
                 "payload_accuracy": _frac([bool(r["payload_correct"]) for r in wm]),
+                "payload_match_accuracy": _frac([bool(r.get("payload_match_correct")) for r in wm]),
                 "control_payloads_decoded": sum(1 for r in ctl if r["payload"] is not None),
+                "control_payload_matches": sum(1 for r in ctl if r.get("payload_match") is not None),
                 "median_log10_p_watermarked": (round(float(np.median(
                     [np.log10(max(r["p_value"], 1e-300)) for r in wm])), 3) if wm else None),
             }
@@ -281,6 +310,7 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
     clip_seconds = time.time() - t0
     say(f"{len(clips)} clips ({cache.hits} from the cache, {cache.misses} made, {clip_seconds:.1f} s)")
 
+    registry = registry_payloads(clips, s.seed)
     spec = {"codec": tts.codec.name, "threshold": min(ALPHAS)}
     detector = make_detector(spec)
     fingerprint = detector.fingerprint
@@ -305,7 +335,7 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
                     keys[a.name] = k
             if todo:
                 tasks.append({"clip": c.id, "kind": c.kind, "voice": c.voice, "payload": c.payload,
-                              "seconds": L, "wav": c.wav[:n], "attacks": todo})
+                              "seconds": L, "wav": c.wav[:n], "attacks": todo, "registry": registry})
                 task_keys.append(keys)
     cached = len(records)
     total = sum(len(t["attacks"]) for t in tasks)
