@@ -11,6 +11,7 @@ import click
 
 from synth.console import progress_bar
 from verify.parallel import ordered_map
+from verify.result import DEFAULT_THRESHOLD
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".webm", ".aif",
                   ".aiff"}
@@ -65,7 +66,7 @@ def _verify_in_worker(path: str):
               help="Trust anchors for manifests (default: the home's trust bundle).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel worker processes.")
-@click.option("--threshold", type=click.FloatRange(min=0, max=1, min_open=True), default=1e-6,
+@click.option("--threshold", type=click.FloatRange(min=0, max=1, min_open=True), default=DEFAULT_THRESHOLD,
               show_default=True, help="Decision threshold on the corrected p-value.")
 @click.option("--quick", is_flag=True, help="No alignment search (clean, unedited files only).")
 def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:

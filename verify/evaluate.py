@@ -31,6 +31,7 @@ import numpy as np
 from verify.eval_attacks import ATTACKS_BY_NAME, Attack, EvalError
 from verify.eval_clips import CONTROL_KINDS, SR, Clip
 from verify.parallel import ordered_map
+from verify.result import DEFAULT_THRESHOLD
 
 ALPHAS = (1e-2, 1e-3, 1e-6)
 HEADLINE_ALPHA = 1e-3
@@ -210,6 +211,13 @@ def _frac(flags: list[bool]) -> float | None:
     return round(float(np.mean(flags)), 4) if flags else None
 
 
+def matched(record: dict) -> bool:
+    """Whether the verifier would report the record's registry match: it matches only
+    files it calls watermarked (p below the default threshold). Records keep the match
+    computed whatever the p-value, to show the matcher's own error rate."""
+    return record.get("payload_match") is not None and record["p_value"] < DEFAULT_THRESHOLD
+
+
 def aggregate(records: list[dict], attacks: list[Attack], lengths: list[float]) -> list[dict]:
     """Per attack x length: TPR and control FPR at each alpha, payload accuracy, counts."""
     by: dict[tuple[str, float], list[dict]] = {}
@@ -232,9 +240,10 @@ def aggregate(records: list[dict], attacks: list[Attack], lengths: list[float]) 
                     k: {alpha_key(al): _frac([r["p_value"] < al for r in ctl if r["kind"] == k])
                         for al in ALPHAS} for k in CONTROL_KINDS},
                 "payload_accuracy": _frac([bool(r["payload_correct"]) for r in wm]),
-                "payload_match_accuracy": _frac([bool(r.get("payload_match_correct")) for r in wm]),
+                "payload_match_accuracy": _frac([matched(r) and bool(r["payload_match_correct"])
+                                                 for r in wm]),
                 "control_payloads_decoded": sum(1 for r in ctl if r["payload"] is not None),
-                "control_payload_matches": sum(1 for r in ctl if r.get("payload_match") is not None),
+                "control_payload_matches": sum(1 for r in ctl if matched(r)),
                 "median_log10_p_watermarked": (round(float(np.median(
                     [np.log10(max(r["p_value"], 1e-300)) for r in wm])), 3) if wm else None),
             }

@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+DEFAULT_THRESHOLD = 1e-6  # corrected p-value below which a file is called watermarked
+
 VERDICTS = ("verified", "watermarked", "altered", "not-watermarked", "error")
 
 

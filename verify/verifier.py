@@ -14,12 +14,11 @@ from synth.audio import AudioError, load_audio
 from synth.codec import Codec, load_codec, load_robust_codec
 from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
-from verify.result import FileResult
+from verify.result import DEFAULT_THRESHOLD, FileResult
 from verify.search import Hypothesis, SearchPlan, undo_edit
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 
-DEFAULT_THRESHOLD = 1e-6
 DEFAULT_MAX_SECONDS = 600.0
 
 
