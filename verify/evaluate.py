@@ -150,14 +150,14 @@ def evaluate_task(detector, task: dict) -> list[dict]:
                         "audio_seconds": None})
         else:
             embedded = task["payload"]
-            matched = _registry_match(detector, o, task.get("registry", []))
+            match_id = _registry_match(detector, o, task.get("registry", []))
             rec.update({
                 "audio_seconds": round(len(x) / SR, 3),
                 "p_value": float(o.p_value), "raw_p_value": float(o.raw_p_value),
                 "payload": None if o.payload is None else f"{o.payload:08x}",
                 "payload_correct": (o.payload == embedded) if embedded is not None else None,
-                "payload_match": None if matched is None else f"{matched:08x}",
-                "payload_match_correct": (matched == embedded) if embedded is not None else None,
+                "payload_match": None if match_id is None else f"{match_id:08x}",
+                "payload_match_correct": (match_id == embedded) if embedded is not None else None,
                 "n_units": int(o.n_units), "hypothesis": o.hypothesis, "error": None})
         rec["detect_seconds"] = round(time.perf_counter() - started, 4)
         out.append(rec)
