@@ -327,3 +327,14 @@ def test_unknown_undo_is_refused():
         SearchPlan(undo=("reverb",))
     with pytest.raises(ValueError, match="cannot undo"):
         undo_edit("reverb", np.zeros(100, np.float32), SR, 320)
+
+
+def test_alignment_note_says_what_the_search_undid():
+    from verify.commands import alignment_note
+
+    assert alignment_note(None) == ""
+    assert alignment_note(Hypothesis(1.0, 0, 1).to_dict()) == ""
+    assert alignment_note(Hypothesis(1.25, 80, 1).to_dict()) == " [played x1.25, shifted 80 samples]"
+    assert alignment_note(Hypothesis(1.0, 0, 1, undo="echo").to_dict()) == " [echo removed]"
+    assert alignment_note(Hypothesis(1.0, 0, -1, undo="smoothing").to_dict()) == \
+        " [smoothing undone, inverted]"

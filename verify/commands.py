@@ -133,11 +133,30 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
         raise SystemExit(2)
 
 
+def alignment_note(hypothesis: dict | None) -> str:
+    """What the search had to undo to find the mark, in words ('' for the clip as it is)."""
+    if not hypothesis:
+        return ""
+    parts = []
+    if hypothesis.get("scale", 1.0) != 1.0:
+        parts.append(f"played x{hypothesis['scale']:g}")
+    if hypothesis.get("undo"):
+        parts.append({"echo": "echo removed", "smoothing": "smoothing undone"}.get(
+            hypothesis["undo"], f"{hypothesis['undo']} undone"))
+    if hypothesis.get("offset_samples"):
+        parts.append(f"shifted {hypothesis['offset_samples']} samples")
+    if hypothesis.get("polarity", 1) < 0:
+        parts.append("inverted")
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
 def _print_line(r) -> None:
     if r.verdict == "error":
         click.echo(f"{r.path}: error: {r.error}")
         return
     extra = f" payload {r.payload}" if r.payload else ""
+    if r.watermarked:
+        extra += alignment_note(r.hypothesis)
     man = r.manifest
     man_s = f"manifest {man['state']}" if man["found"] else "no manifest"
     click.echo(f"{r.path}: {r.verdict}  p={r.p_value:.3g}{extra}  ({man_s}; {r.seconds:.2f} s)")
