@@ -30,9 +30,10 @@ import numpy as np
 from synth.fileio import atomic_write_text
 from verify.human_speech import DEFAULT_ROOT, HumanClip, build_clips
 from verify.parallel import ordered_map
+from verify.result import DEFAULT_THRESHOLD
 
 VARIANTS = ("as-recorded", "codec-roundtrip")
-THRESHOLD = 1e-6  # the verifier's default decision threshold
+THRESHOLD = DEFAULT_THRESHOLD  # the verifier's default decision threshold
 ALPHAS = (1e-1, 1e-2, 1e-3, 1e-6)
 
 

@@ -48,7 +48,7 @@ class FileResult:
     verdict: str
     watermarked: bool = False
     p_value: float | None = None
-    threshold: float = 1e-6
+    threshold: float = DEFAULT_THRESHOLD
     key_id: str | None = None
     payload: str | None = None
     payload_source: str | None = None
