@@ -124,18 +124,29 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
 @click.option("--minutes", type=click.FloatRange(min=0.05), default=40.0, show_default=True)
 @click.option("--pool-seconds", type=click.FloatRange(min=10), default=900.0, show_default=True,
               help="Seconds of TTS-sampled codes to train on.")
+@click.option("--architecture", type=click.Choice(["seanet", "istft"]), default=None,
+              help="Train a fresh decoder of this kind (istft: ConvNeXt + inverse STFT) instead of "
+                   "tuning the checkpoint's own.")
+@click.option("--verifier", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A verifier encoder that must also read the codes back (the one verification uses).")
+@click.option("--lr", type=click.FloatRange(min=1e-7, max=1e-1), default=None,
+              help="Learning rate (default 2e-4; 5e-4 for a fresh decoder).")
+@click.option("--pool-fraction", type=click.FloatRange(min=0, max=1), default=None,
+              help="Share of each batch from TTS-sampled codes (default 0.75; 0.25 for a fresh decoder).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes, pool_seconds, seed,
-                      threads) -> None:
+def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes, pool_seconds,
+                      architecture, verifier, lr, pool_fraction, seed, threads) -> None:
     """Tune the codec's decoder so re-encoding its audio gives back the codes.
 
     Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
-    change. Reproduce the embedded codec (after `train codec` and `train tts`) with:
+    change. Reproduce the embedded codec (after `train codec`, `train tts` and the
+    verifier encoder's first pass) with:
 
     \b
       voxseal train decoder --corpus data/corpus --codec-checkpoint runs/compact16k.pt \\
-          --out runs/compact16k.tuned.pt --minutes 40
+          --out runs/compact16k.istft.pt --architecture istft --minutes 40 \\
+          --verifier runs/compact16k.verifier.pt3.pt
     """
     from synth.codec import load_codec
     from synth.codec_train import jsonl_logger
@@ -149,7 +160,14 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     if Path(out).resolve() == Path(codec_checkpoint).resolve():
         raise click.BadParameter("--out must differ from --codec-checkpoint (the original is the "
                                  "quality anchor)", param_hint="--out")
-    cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads)
+    cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
+                            architecture=architecture, verifier=verifier)
+    if architecture:
+        cfg = replace(cfg, lr=5e-4, pool_fraction=0.25)
+    if lr is not None:
+        cfg = replace(cfg, lr=lr)
+    if pool_fraction is not None:
+        cfg = replace(cfg, pool_fraction=pool_fraction)
     codec = load_codec("compact-16k", codec_checkpoint)
     tts = load_tts(tts_checkpoint, codec=codec)
     tts.threads = threads

@@ -1,7 +1,9 @@
 """Backend `compact-16k`: a small EnCodec-architecture codec trained by VoxSeal.
 
 Built from the encodec package's own modules (SEANet encoder and decoder,
-residual vector quantiser); 16 kHz, hop 320 (50 Hz), 8 codebooks of 1024.
+residual vector quantiser); 16 kHz, hop 320 (50 Hz), 8 codebooks of 1024. The
+decoder may instead be `synth/istft_decoder.py`'s (config `decoder="istft"`),
+trained later for the same tokens by `voxseal train decoder --architecture istft`.
 Three fixes for the package's training traps on CPU live here:
 
 - `StableCodebook` replaces dead codes *after* the EMA update (the package does
@@ -20,7 +22,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,6 +31,7 @@ from torch import nn
 from synth._encodec_compat import import_encodec
 from synth.codec import Codec, CodecError, _check_offsets
 from synth.fileio import atomic_open, sha256_file
+from synth.istft_decoder import ISTFTDecoder
 from synth.lean_encoder import fold_layers
 
 _encodec = import_encodec()
@@ -52,6 +55,7 @@ class CompactConfig:
     n_codebooks: int = 8
     codebook_size: int = 1024
     dead_code_fraction: float = 0.05
+    decoder: str = "seanet"  # or "istft" (synth/istft_decoder.py)
 
     @property
     def hop_length(self) -> int:
@@ -126,9 +130,14 @@ class CompactCodecModel(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = self.make_encoder()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            self.decoder = SEANetDecoder(**self._seanet_kwargs())
+        if config.decoder == "istft":
+            self.decoder: nn.Module = ISTFTDecoder(config.dimension, config.hop_length)
+        elif config.decoder == "seanet":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                self.decoder = SEANetDecoder(**self._seanet_kwargs())
+        else:
+            raise ValueError(f"unknown decoder {config.decoder!r}: use 'seanet' or 'istft'")
         self.quantizer = ResidualVectorQuantizer(
             dimension=config.dimension, n_q=config.n_codebooks, bins=config.codebook_size,
             kmeans_init=False, threshold_ema_dead_code=0)
@@ -153,6 +162,13 @@ class CompactCodecModel(nn.Module):
         if copy_weights:
             encoder.load_state_dict(self.encoder.state_dict())
         return encoder
+
+    def with_decoder(self, decoder: str) -> CompactCodecModel:
+        """A model with this one's encoder and codebooks and a fresh `decoder`."""
+        model = CompactCodecModel(replace(self.config, decoder=decoder))
+        model.encoder.load_state_dict(self.encoder.state_dict())
+        model.quantizer.load_state_dict(self.quantizer.state_dict())
+        return model
 
     @property
     def codebooks(self) -> list[StableCodebook]:
@@ -206,14 +222,32 @@ class CompactCodecModel(nn.Module):
 
 
 def save_checkpoint(path: str | os.PathLike, model: CompactCodecModel, *, half: bool = False,
-                    extra: dict | None = None) -> None:
-    """Atomically save config + weights (fp16 for shipping when `half`)."""
+                    extra: dict | None = None, token_space: str | None = None) -> None:
+    """Atomically save config + weights (fp16 for shipping when `half`).
+
+    A shipped (`half`) file leaves out the codebooks' EMA statistics, which only
+    codec training reads (it resumes from its own state file): 1 MB of the 8 MB
+    budget. The token-space hash, taken before they are dropped, is stored with it;
+    a decoder-only tune passes its base's (`token_space`), since the statistics it
+    loaded were restarted, not trained.
+    """
     state = {k: (v.half() if half and v.is_floating_point() else v)
              for k, v in model.state_dict().items()}
+    token_space = token_space or token_space_sha256(state)
+    if half:
+        state = {k: v for k, v in state.items() if not k.endswith(_EMA_STATE)}
     blob = {"format": "voxseal-compact-codec-1", "config": asdict(model.config),
-            "state_dict": state, **(extra or {})}
+            "state_dict": state, "token_space": token_space, **(extra or {})}
     with atomic_open(path, "wb") as fh:
         torch.save(blob, fh)
+
+
+_EMA_STATE = ("._codebook.embed_avg", "._codebook.cluster_size")
+
+
+def blob_token_space(blob: dict) -> str:
+    """The token-space hash of a loaded checkpoint blob (stored, or computed for old files)."""
+    return blob.get("token_space") or token_space_sha256(blob["state_dict"])
 
 
 def token_space_sha256(state_dict: dict) -> str:
@@ -245,8 +279,16 @@ def load_model(path: str | os.PathLike) -> tuple[CompactCodecModel, dict]:
         cfg = dict(blob["config"])
         cfg["ratios"] = tuple(cfg["ratios"])
         model = CompactCodecModel(CompactConfig(**cfg))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in blob["state_dict"].items()})
+        state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.endswith(_EMA_STATE) for k in missing):
+            raise ValueError(f"weights do not match the config ({len(missing)} missing, "
+                             f"{len(unexpected)} unexpected)")
+        if missing:  # a shipped file has no EMA statistics: restart them from the codewords
+            with torch.no_grad():
+                for cb in model.codebooks:
+                    cb.embed_avg.copy_(cb.embed)
+                    cb.cluster_size.fill_(1.0)
     except CodecError:
         raise
     except Exception as exc:
@@ -322,7 +364,7 @@ class CompactCodec(Codec):
         elif verifier_encoder:
             encoder = load_verifier_encoder(verifier_encoder, model, sha)
         codec = cls(model, sha, encoder)
-        codec._token_space = token_space_sha256(blob["state_dict"])
+        codec._token_space = blob_token_space(blob)
         return codec
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,13 @@ and both go through a random mild edit and the frozen encoder, where a
 cross-entropy over minus squared distances to the codebook-1 codewords asks
 the re-encoded latents to land on the codes that were decoded.
 
+With `architecture` set to another decoder than the checkpoint's (`istft`,
+synth/istft_decoder.py) the decoder starts fresh: the old one is no quality anchor
+then (the new one is meant to sound better), so code-pool crops only carry the
+consistency term and corpus crops the mel loss and consistency. With `verifier`,
+consistency is asked of the verifier-side encoder too, since that is the encoder
+verification re-encodes with.
+
 Time-budgeted; checkpoints to `<out>.train.pt` and resumes from it.
 """
 from __future__ import annotations
@@ -34,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.codec_train import Batcher, random_edit
-from synth.compact_codec import CompactCodecModel, _sq_dist, load_model, save_checkpoint
+from synth.compact_codec import CompactCodecModel, _sq_dist, blob_token_space, load_model, save_checkpoint
 from synth.corpus import read_corpus
 from synth.fileio import atomic_open, sha256_file
 from synth.mel import multiscale_mel_loss
@@ -60,6 +67,8 @@ class DecoderTuneConfig:
     threads: int = 2
     log_every: int = 25
     max_steps: int | None = None
+    architecture: str | None = None  # a fresh decoder of this kind; None keeps the checkpoint's
+    verifier: str | None = None  # a verifier encoder file, also asked for consistency
 
 
 def sample_code_pool(tts, texts: list[str], seconds: float, seed: int = 0,
@@ -114,13 +123,14 @@ class CodeCrops:
         return torch.stack(out)  # [n, K, frames]
 
 
-def codebook1_consistency(model: CompactCodecModel, y: torch.Tensor, codes: torch.Tensor
-                          ) -> tuple[torch.Tensor, float]:
-    """(CE, agreement) of re-encoding y [B, N] against codebook-1 codes [B, T].
+def codebook1_consistency(model: CompactCodecModel, y: torch.Tensor, codes: torch.Tensor,
+                          encoder: torch.nn.Module | None = None) -> tuple[torch.Tensor, float]:
+    """(CE, agreement) of re-encoding y [B, N] (with `encoder`, default the model's)
+    against codebook-1 codes [B, T].
 
     Logits are minus squared distances to the codewords; crop-edge frames are skipped.
     """
-    z = model.encoder(y[:, None])  # [B, D, T']
+    z = (encoder or model.encoder)(y[:, None])  # [B, D, T']
     t = min(z.shape[-1], codes.shape[-1])
     sl = slice(EDGE_FRAMES, t - EDGE_FRAMES)
     z = z[..., sl].transpose(1, 2).reshape(-1, z.shape[1])
@@ -148,10 +158,19 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     state_path = out.with_name(out.name + ".train.pt")
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
-    model, _ = load_model(codec_checkpoint)
+    model, base_blob = load_model(codec_checkpoint)
     reference, _ = load_model(codec_checkpoint)  # the original decoder: the quality anchor
     base_sha = sha256_file(codec_checkpoint)
-    for p in [*model.encoder.parameters(), *model.quantizer.parameters(), *reference.parameters()]:
+    fresh = cfg.architecture is not None and cfg.architecture != model.config.decoder
+    if fresh:
+        model = model.with_decoder(cfg.architecture)
+    encoders = [model.encoder]
+    if cfg.verifier:
+        from synth.compact_codec import load_verifier_encoder
+
+        encoders.append(load_verifier_encoder(cfg.verifier, model, base_sha))
+    for p in [*model.encoder.parameters(), *model.quantizer.parameters(), *reference.parameters(),
+              *(q for e in encoders for q in e.parameters())]:
         p.requires_grad_(False)
     mc = model.config
     utts = read_corpus(corpus, "train")
@@ -160,7 +179,10 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     wavs = [load_audio(Path(corpus) / u.path, mc.sample_rate)[0] for u in utts]
     audio = Batcher(wavs, cfg.frames * mc.hop_length, rng)
     crops = CodeCrops(pool, cfg.frames, rng)
-    opt = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+    if fresh:  # ConvNeXt blocks train best with AdamW at Vocos-like betas
+        opt = torch.optim.AdamW(model.decoder.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
+    else:
+        opt = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
     step, elapsed = 0, 0.0
     if state_path.is_file():
         blob = torch.load(state_path, map_location="cpu", weights_only=False)
@@ -172,6 +194,8 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         rng.setstate(blob["rng"])
         log({"event": "resumed", "step": step, "elapsed_s": round(elapsed, 1)})
     model.eval()  # frozen codebooks must not run their EMA / dead-code updates
+    for e in encoders:
+        e.eval()
     model.decoder.train()
     n_pool = round(cfg.batch_size * cfg.pool_fraction)
     n_audio = cfg.batch_size - n_pool
@@ -202,21 +226,24 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
             codes.append(c[:, 0])
         if n_pool:
             c = crops(n_pool)
-            with torch.no_grad():
-                anchor = reference.decode_codes(c)[:, 0, :n]
             y = model.decode_codes(c)[:, 0, :n]
-            anc = multiscale_mel_loss(y, anchor, mc.sample_rate)
-            loss = loss + cfg.anchor_weight * anc
-            parts["anchor"] = anc.item()
+            if not fresh:
+                with torch.no_grad():
+                    anchor = reference.decode_codes(c)[:, 0, :n]
+                anc = multiscale_mel_loss(y, anchor, mc.sample_rate)
+                loss = loss + cfg.anchor_weight * anc
+                parts["anchor"] = anc.item()
             ys.append(y)
             codes.append(c[:, 0])
         y = torch.cat(ys)
         if rng.random() < cfg.edit_probability:
             y = random_edit(y, mc.sample_rate, rng, cfg.mp3_probability)
-        cons, agree = codebook1_consistency(model, y, torch.cat(codes))
-        loss = loss + cfg.consistency_weight * cons
-        parts["consistency"] = cons.item()
-        parts["agreement"] = agree
+        for i, encoder in enumerate(encoders):
+            cons, agree = codebook1_consistency(model, y, torch.cat(codes), encoder)
+            loss = loss + cfg.consistency_weight / len(encoders) * cons
+            name = "" if i == 0 else "_verifier"
+            parts["consistency" + name] = cons.item()
+            parts["agreement" + name] = agree
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), 10.0)
@@ -225,7 +252,7 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     running = loop.finish()
     step = loop.step
     model.eval()
-    save_checkpoint(out, model, half=True, extra={"decoder_tuned": {
+    save_checkpoint(out, model, half=True, token_space=blob_token_space(base_blob), extra={"decoder_tuned": {
         "base_sha256": base_sha, "steps": step, **asdict(cfg), "corpus": str(corpus)}})
     summary = {"event": "done", "steps": step, "out": str(out), **running}
     log(summary)

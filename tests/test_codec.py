@@ -231,3 +231,40 @@ def test_folded_layers_handle_identity_shortcuts_and_weight_norm():
     x = torch.randn(2, 1, 1_003) * 0.1
     with torch.inference_mode():
         assert torch.allclose(fold_layers(list(enc.model))(x), enc(x), atol=1e-5, rtol=1e-4)
+
+
+def test_istft_decoder_shapes_and_fresh_decoder_keeps_the_token_space(tmp_path):
+    from synth.compact_codec import (
+        CompactCodec,
+        CompactCodecModel,
+        CompactConfig,
+        load_model,
+        save_checkpoint,
+    )
+    from synth.istft_decoder import ISTFTDecoder
+
+    dec = ISTFTDecoder(16, 320, dim=32, hidden=48, n_layers=2)
+    assert dec(torch.randn(3, 16, 7)).shape == (3, 1, 7 * 320)
+    with pytest.raises(ValueError, match="multiple"):
+        ISTFTDecoder(16, 321)
+    with pytest.raises(ValueError, match="unknown decoder"):
+        CompactCodecModel(CompactConfig(decoder="wavenet"))
+
+    torch.manual_seed(0)
+    small = CompactConfig(n_filters=4, dimension=16, lstm=0, n_codebooks=2, codebook_size=32)
+    seanet = CompactCodecModel(small).eval()
+    istft = seanet.with_decoder("istft").eval()
+    assert isinstance(istft.decoder, ISTFTDecoder) and istft.config.decoder == "istft"
+    save_checkpoint(tmp_path / "a.pt", seanet, half=True)
+    save_checkpoint(tmp_path / "b.pt", istft, half=True)
+    blob = torch.load(tmp_path / "b.pt", weights_only=True)
+    assert not any(k.endswith(("embed_avg", "cluster_size")) for k in blob["state_dict"])
+    a, b = CompactCodec.load(tmp_path / "a.pt"), CompactCodec.load(tmp_path / "b.pt")
+    assert a.token_space == b.token_space  # same encoder and codebooks, other decoder
+    wav = torch.from_numpy(np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 0.1)
+    codes = a.encode(wav)
+    assert torch.equal(codes, b.encode(wav))
+    assert b.decode(codes).shape[-1] == codes.shape[-1] * 320
+    model, _ = load_model(tmp_path / "b.pt")  # EMA statistics restart consistent with the codewords
+    for cb in model.codebooks:
+        assert torch.allclose(cb.embed_avg / cb.cluster_size[:, None], cb.embed)

@@ -160,7 +160,9 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
     if cfg.init:
         from synth.compact_codec import load_verifier_encoder
 
-        encoder.load_state_dict(load_verifier_encoder(cfg.init, model, codec.checkpoint_sha256).state_dict())
+        # not bound to this checkpoint: a new decoder for the same tokens starts from the
+        # encoder tuned on the old one's audio
+        encoder.load_state_dict(load_verifier_encoder(cfg.init, model, None).state_dict())
     encoder.train()
     opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
     out = Path(out)
