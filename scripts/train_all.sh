@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces every shipped model from scratch (about four CPU-hours on 2 cores).
+# Reproduces every shipped model from scratch (about three CPU-hours on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin/voxseal
@@ -27,14 +27,4 @@ $V train verifier --corpus data/corpus --out runs/compact16k.verifier.pt3.pt --m
     --init runs/compact16k.verifier.pt2.pt --lr 1.25e-5 --seed 2 \
     --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
 cp runs/compact16k.verifier.pt3.pt synth/assets/compact16k.verifier.pt
-# 5. a fresh ISTFT decoder (synth/istft_decoder.py) for the same tokens, trained to speak them
-#    and to be read back by both encoders; then one more verifier pass on its audio
-$V train decoder --corpus data/corpus --codec-checkpoint synth/assets/compact16k.pt \
-    --out runs/compact16k.istft.pt --architecture istft --minutes 45 --pool-seconds 600 \
-    --verifier synth/assets/compact16k.verifier.pt
-$V train verifier --corpus data/corpus --out runs/compact16k.verifier.pt4.pt --minutes 12 \
-    --codec-checkpoint runs/compact16k.istft.pt --init synth/assets/compact16k.verifier.pt \
-    --lr 1.25e-5 --seed 3 --code-pool runs/compact16k.istft.pt.pool.pt --threads 1
-cp runs/compact16k.istft.pt synth/assets/compact16k.pt
-cp runs/compact16k.verifier.pt4.pt synth/assets/compact16k.verifier.pt
 # (not shipped: the robust encoder, `train verifier --robust`, see verify/search.py)

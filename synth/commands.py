@@ -133,10 +133,13 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
               help="Learning rate (default 2e-4; 5e-4 for a fresh decoder).")
 @click.option("--pool-fraction", type=click.FloatRange(min=0, max=1), default=None,
               help="Share of each batch from TTS-sampled codes (default 0.75; 0.25 for a fresh decoder).")
+@click.option("--consistency-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of the re-encoding term against the mel loss (default 0.5; 0.05 for a fresh "
+                   "decoder: at 0.5 an ISTFT decoder learned consistency and no intelligibility).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes, pool_seconds,
-                      architecture, verifier, lr, pool_fraction, seed, threads) -> None:
+                      architecture, verifier, lr, pool_fraction, consistency_weight, seed, threads) -> None:
     """Tune the codec's decoder so re-encoding its audio gives back the codes.
 
     Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
@@ -163,11 +166,13 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
                             architecture=architecture, verifier=verifier)
     if architecture:
-        cfg = replace(cfg, lr=5e-4, pool_fraction=0.25)
+        cfg = replace(cfg, lr=5e-4, pool_fraction=0.25, consistency_weight=0.05)
     if lr is not None:
         cfg = replace(cfg, lr=lr)
     if pool_fraction is not None:
         cfg = replace(cfg, pool_fraction=pool_fraction)
+    if consistency_weight is not None:
+        cfg = replace(cfg, consistency_weight=consistency_weight)
     codec = load_codec("compact-16k", codec_checkpoint)
     tts = load_tts(tts_checkpoint, codec=codec)
     tts.threads = threads

@@ -238,7 +238,7 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         y = torch.cat(ys)
         if rng.random() < cfg.edit_probability:
             y = random_edit(y, mc.sample_rate, rng, cfg.mp3_probability)
-        for i, encoder in enumerate(encoders):
+        for i, encoder in enumerate(encoders if cfg.consistency_weight > 0 else []):
             cons, agree = codebook1_consistency(model, y, torch.cat(codes), encoder)
             loss = loss + cfg.consistency_weight / len(encoders) * cons
             name = "" if i == 0 else "_verifier"
