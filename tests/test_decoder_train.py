@@ -141,3 +141,14 @@ def test_a_fresh_istft_decoder_trains_with_the_verifier_encoder_too(tmp_path, to
     assert m1.config.decoder == "istft" and blob["decoder_tuned"]["base_sha256"] == sha256_file(base)
     assert all(torch.equal(v, m1.encoder.state_dict()[k]) for k, v in m0.encoder.state_dict().items())
     assert CompactCodec.load(base).token_space == CompactCodec.load(out).token_space
+
+
+def test_consistency_weight_zero_trains_on_the_mel_loss_alone(tmp_path, tone_corpus, base):
+    gen = torch.Generator().manual_seed(3)
+    pool = [torch.randint(0, 32, (2, 80), generator=gen) for _ in range(2)]
+    records = []
+    cfg = DecoderTuneConfig(minutes=5, batch_size=4, frames=25, lr=1e-3, max_steps=3, log_every=1, threads=1,
+                            pool_fraction=0.0, architecture="istft", consistency_weight=0.0)
+    tune_decoder(tone_corpus, base, pool, tmp_path / "mel.pt", cfg, log=records.append)
+    steps = [r for r in records if "step" in r and "mel" in r]
+    assert len(steps) == 3 and not any(k.startswith(("consistency", "agreement")) for k in steps[-1])
