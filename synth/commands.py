@@ -143,13 +143,19 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     """Tune the codec's decoder so re-encoding its audio gives back the codes.
 
     Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
-    change. Reproduce the embedded codec (after `train codec`, `train tts` and the
-    verifier encoder's first pass) with:
+    change. Reproduce the embedded codec (after `train codec` and `train tts`) with:
 
     \b
       voxseal train decoder --corpus data/corpus --codec-checkpoint runs/compact16k.pt \\
-          --out runs/compact16k.istft.pt --architecture istft --minutes 40 \\
-          --verifier runs/compact16k.verifier.pt3.pt
+          --out runs/compact16k.tuned.pt --minutes 50 --pool-seconds 900
+
+    A fresh ISTFT decoder for the same tokens (measured, not shipped:
+    benchmarks/results/istft-decoder/):
+
+    \b
+      voxseal train decoder --corpus data/corpus --codec-checkpoint synth/assets/compact16k.pt \\
+          --out runs/compact16k.istft.pt --architecture istft --minutes 40 --pool-seconds 600 \\
+          --verifier synth/assets/compact16k.verifier.pt
     """
     from synth.codec import load_codec
     from synth.codec_train import jsonl_logger
@@ -174,6 +180,14 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     if consistency_weight is not None:
         cfg = replace(cfg, consistency_weight=consistency_weight)
     codec = load_codec("compact-16k", codec_checkpoint)
+    if verifier:  # fail before minutes of sampling, not after
+        from synth.codec import CodecError
+        from synth.compact_codec import load_verifier_encoder
+
+        try:
+            load_verifier_encoder(verifier, codec.model, codec.checkpoint_sha256)
+        except CodecError as exc:
+            raise click.BadParameter(str(exc), param_hint="--verifier") from None
     tts = load_tts(tts_checkpoint, codec=codec)
     tts.threads = threads
     with fraction_bar("sampling codes") as prog:

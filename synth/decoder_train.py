@@ -159,9 +159,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     model, base_blob = load_model(codec_checkpoint)
-    reference, _ = load_model(codec_checkpoint)  # the original decoder: the quality anchor
     base_sha = sha256_file(codec_checkpoint)
     fresh = cfg.architecture is not None and cfg.architecture != model.config.decoder
+    reference = None if fresh else load_model(codec_checkpoint)[0]  # the old decoder: the quality anchor
     if fresh:
         model = model.with_decoder(cfg.architecture)
     encoders = [model.encoder]
@@ -169,8 +169,8 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         from synth.compact_codec import load_verifier_encoder
 
         encoders.append(load_verifier_encoder(cfg.verifier, model, base_sha))
-    for p in [*model.encoder.parameters(), *model.quantizer.parameters(), *reference.parameters(),
-              *(q for e in encoders for q in e.parameters())]:
+    frozen = [model.encoder, model.quantizer, *encoders, *([reference] if reference else [])]
+    for p in (q for m in frozen for q in m.parameters()):
         p.requires_grad_(False)
     mc = model.config
     utts = read_corpus(corpus, "train")
@@ -227,7 +227,7 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         if n_pool:
             c = crops(n_pool)
             y = model.decode_codes(c)[:, 0, :n]
-            if not fresh:
+            if reference is not None:
                 with torch.no_grad():
                     anchor = reference.decode_codes(c)[:, 0, :n]
                 anc = multiscale_mel_loss(y, anchor, mc.sample_rate)

@@ -152,3 +152,18 @@ def test_consistency_weight_zero_trains_on_the_mel_loss_alone(tmp_path, tone_cor
     tune_decoder(tone_corpus, base, pool, tmp_path / "mel.pt", cfg, log=records.append)
     steps = [r for r in records if "step" in r and "mel" in r]
     assert len(steps) == 3 and not any(k.startswith(("consistency", "agreement")) for k in steps[-1])
+
+
+def test_train_decoder_rejects_a_bad_verifier_file_before_sampling(tmp_path, tone_corpus):
+    from click.testing import CliRunner
+
+    from cli import main
+    from synth.compact_codec import ASSET
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not an encoder")
+    args = ["train", "decoder", "--corpus", str(tone_corpus), "--out", str(tmp_path / "o.pt"),
+            "--codec-checkpoint", str(ASSET), "--architecture", "istft", "--verifier", str(junk)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "--verifier" in res.output and "cannot load verifier encoder" in res.output
+    assert not (tmp_path / "o.pt.pool.pt").exists()
