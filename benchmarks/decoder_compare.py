@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from tts import ASR, wer  # noqa: E402
 
-from synth.codec import load_codec  # noqa: E402
-from synth.compact_codec import ASSET, load_model  # noqa: E402
+from synth.codec import CodecError, load_codec  # noqa: E402
 from synth.corpus import VOICES_BY_NAME, synthesize  # noqa: E402
 from synth.textgen import sentences  # noqa: E402
 
@@ -43,13 +42,15 @@ def main() -> None:
     from pystoi import stoi
 
     shipped = load_codec("compact-16k")
-    paths = [str(ASSET), *args.checkpoints]
-    models = {}
-    for p in paths:
-        codec = load_codec("compact-16k", p)
+    models = {"shipped": shipped.model}
+    for p in args.checkpoints:
+        try:
+            codec = load_codec("compact-16k", p)
+        except CodecError as exc:
+            sys.exit(f"error: {exc}")
         if codec.token_space != shipped.token_space:
             sys.exit(f"error: {p} does not decode the shipped codec's tokens")
-        models[Path(p).name if p != str(ASSET) else "shipped"] = load_model(p)[0]
+        models[Path(p).name] = codec.model
     asr = ASR()
     texts = sentences(7, args.sentences, held_out=True)
     print(f"round trip through each decoder, {len(texts)} held-out sentences per voice")

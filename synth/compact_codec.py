@@ -221,6 +221,9 @@ class CompactCodecModel(nn.Module):
             residual = residual - cb.embed[_sq_dist(residual, cb.embed).argmin(1)]
 
 
+_EMA_STATE = ("._codebook.embed_avg", "._codebook.cluster_size")
+
+
 def save_checkpoint(path: str | os.PathLike, model: CompactCodecModel, *, half: bool = False,
                     extra: dict | None = None, token_space: str | None = None) -> None:
     """Atomically save config + weights (fp16 for shipping when `half`).
@@ -240,9 +243,6 @@ def save_checkpoint(path: str | os.PathLike, model: CompactCodecModel, *, half: 
             "state_dict": state, "token_space": token_space, **(extra or {})}
     with atomic_open(path, "wb") as fh:
         torch.save(blob, fh)
-
-
-_EMA_STATE = ("._codebook.embed_avg", "._codebook.cluster_size")
 
 
 def blob_token_space(blob: dict) -> str:

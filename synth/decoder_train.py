@@ -169,7 +169,7 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         from synth.compact_codec import load_verifier_encoder
 
         encoders.append(load_verifier_encoder(cfg.verifier, model, base_sha))
-    frozen = [model.encoder, model.quantizer, *encoders, *([reference] if reference else [])]
+    frozen = [model.quantizer, *encoders, *([reference] if reference else [])]  # encoders[0]: the model's
     for p in (q for m in frozen for q in m.parameters()):
         p.requires_grad_(False)
     mc = model.config
