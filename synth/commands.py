@@ -129,6 +129,9 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
                    "tuning the checkpoint's own.")
 @click.option("--verifier", type=click.Path(dir_okay=False, exists=True), default=None,
               help="A verifier encoder that must also read the codes back (the one verification uses).")
+@click.option("--verifier-lr", type=click.FloatRange(min=0, max=1e-1), default=0.0,
+              help="Train the --verifier encoder jointly at this rate (0 = frozen); it alone is then "
+                   "asked for consistency and is written to <out stem>.verifier.pt.")
 @click.option("--lr", type=click.FloatRange(min=1e-7, max=1e-1), default=None,
               help="Learning rate (default 2e-4; 5e-4 for a fresh decoder).")
 @click.option("--pool-fraction", type=click.FloatRange(min=0, max=1), default=None,
@@ -139,7 +142,8 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes, pool_seconds,
-                      architecture, verifier, lr, pool_fraction, consistency_weight, seed, threads) -> None:
+                      architecture, verifier, verifier_lr, lr, pool_fraction, consistency_weight, seed,
+                      threads) -> None:
     """Tune the codec's decoder so re-encoding its audio gives back the codes.
 
     Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
@@ -170,7 +174,9 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
         raise click.BadParameter("--out must differ from --codec-checkpoint (the original is the "
                                  "quality anchor)", param_hint="--out")
     cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
-                            architecture=architecture, verifier=verifier)
+                            architecture=architecture, verifier=verifier, verifier_lr=verifier_lr)
+    if verifier_lr and not verifier:
+        raise click.UsageError("--verifier-lr trains the --verifier encoder: give --verifier too")
     if architecture:
         cfg = replace(cfg, lr=5e-4, pool_fraction=0.25, consistency_weight=0.05)
     if lr is not None:
@@ -185,7 +191,7 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
         from synth.compact_codec import load_verifier_encoder
 
         try:
-            load_verifier_encoder(verifier, codec.model, codec.checkpoint_sha256)
+            load_verifier_encoder(verifier, codec.model, None)  # any decoder's, for these tokens
         except CodecError as exc:
             raise click.BadParameter(str(exc), param_hint="--verifier") from None
     tts = load_tts(tts_checkpoint, codec=codec)

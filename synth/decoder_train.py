@@ -26,7 +26,12 @@ synth/istft_decoder.py) the decoder starts fresh: the old one is no quality anch
 then (the new one is meant to sound better), so code-pool crops only carry the
 consistency term and corpus crops the mel loss and consistency. With `verifier`,
 consistency is asked of the verifier-side encoder too, since that is the encoder
-verification re-encodes with.
+verification re-encodes with. With `verifier_lr` > 0 that encoder learns beside the
+decoder (written to `<out stem>.verifier.pt`, bound to `out`), and only it is asked for
+consistency: the codec's own encoder cannot adapt, and bending a fresh decoder towards
+it is what cost the measured ISTFT decoders their quality
+(benchmarks/results/istft-decoder/); a verifier that learns to read the decoder leaves
+the decoder free to sound like speech.
 
 Time-budgeted; checkpoints to `<out>.train.pt` and resumes from it.
 """
@@ -69,6 +74,7 @@ class DecoderTuneConfig:
     max_steps: int | None = None
     architecture: str | None = None  # a fresh decoder of this kind; None keeps the checkpoint's
     verifier: str | None = None  # a verifier encoder file, also asked for consistency
+    verifier_lr: float = 0.0  # > 0: the verifier encoder trains jointly (then the only one asked)
 
 
 def sample_code_pool(tts, texts: list[str], seconds: float, seed: int = 0,
@@ -164,14 +170,21 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     reference = None if fresh else load_model(codec_checkpoint)[0]  # the old decoder: the quality anchor
     if fresh:
         model = model.with_decoder(cfg.architecture)
+    joint = cfg.verifier_lr > 0
+    if joint and not cfg.verifier:
+        raise ValueError("a jointly trained verifier encoder needs a starting one (verifier=...)")
     encoders = [model.encoder]
     if cfg.verifier:
         from synth.compact_codec import load_verifier_encoder
 
-        encoders.append(load_verifier_encoder(cfg.verifier, model, base_sha))
-    frozen = [model.quantizer, *encoders, *([reference] if reference else [])]  # encoders[0]: the model's
+        # not bound to the checkpoint: an encoder tuned for another decoder of the same
+        # tokens is where a new decoder's verifier starts
+        encoders.append(load_verifier_encoder(cfg.verifier, model, None))
+    frozen = [model.quantizer, *encoders[:len(encoders) - joint], *([reference] if reference else [])]
     for p in (q for m in frozen for q in m.parameters()):
         p.requires_grad_(False)
+    asked = encoders[1:] if joint else encoders  # whose read-back the loss asks for
+    v_opt = torch.optim.Adam(encoders[-1].parameters(), lr=cfg.verifier_lr) if joint else None
     mc = model.config
     utts = read_corpus(corpus, "train")
     from synth.audio import load_audio
@@ -190,6 +203,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
             raise ValueError(f"{state_path} tunes another codec checkpoint; delete it to start over")
         model.decoder.load_state_dict(blob["decoder"])
         opt.load_state_dict(blob["optimizer"])
+        if joint and "verifier" in blob:  # else (a decoder-only state) the --verifier file starts it
+            encoders[-1].load_state_dict(blob["verifier"])
+            v_opt.load_state_dict(blob["verifier_optimizer"])
         step, elapsed = blob["step"], blob["elapsed"]
         rng.setstate(blob["rng"])
         log({"event": "resumed", "step": step, "elapsed_s": round(elapsed, 1)})
@@ -197,6 +213,8 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     for e in encoders:
         e.eval()
     model.decoder.train()
+    if joint:
+        encoders[-1].train()
     n_pool = round(cfg.batch_size * cfg.pool_fraction)
     n_audio = cfg.batch_size - n_pool
     n = cfg.frames * mc.hop_length
@@ -205,7 +223,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         with atomic_open(state_path, "wb") as fh:
             torch.save({"decoder": model.decoder.state_dict(), "optimizer": opt.state_dict(),
                         "step": step, "elapsed": elapsed, "rng": rng.getstate(),
-                        "base_sha256": base_sha}, fh)
+                        "base_sha256": base_sha,
+                        **({"verifier": encoders[-1].state_dict(),
+                            "verifier_optimizer": v_opt.state_dict()} if joint else {})}, fh)
 
     loop = TrainLoop(cfg.minutes, elapsed, step, log, progress, save_state, cfg.checkpoint_every_s,
                      cfg.log_every, smoothing=0.95)
@@ -238,16 +258,21 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         y = torch.cat(ys)
         if rng.random() < cfg.edit_probability:
             y = random_edit(y, mc.sample_rate, rng, cfg.mp3_probability)
-        for i, encoder in enumerate(encoders if cfg.consistency_weight > 0 else []):
+        for encoder in asked if cfg.consistency_weight > 0 else []:
             cons, agree = codebook1_consistency(model, y, torch.cat(codes), encoder)
-            loss = loss + cfg.consistency_weight / len(encoders) * cons
-            name = "" if i == 0 else "_verifier"
+            loss = loss + cfg.consistency_weight / len(asked) * cons
+            name = "" if encoder is model.encoder else "_verifier"
             parts["consistency" + name] = cons.item()
             parts["agreement" + name] = agree
         opt.zero_grad(set_to_none=True)
+        if joint:
+            v_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), 10.0)
         opt.step()
+        if joint:
+            torch.nn.utils.clip_grad_norm_(encoders[-1].parameters(), 10.0)
+            v_opt.step()
         loop.step_done(parts, lr=opt.param_groups[0]["lr"])
     running = loop.finish()
     step = loop.step
@@ -255,6 +280,15 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     save_checkpoint(out, model, half=True, token_space=blob_token_space(base_blob), extra={"decoder_tuned": {
         "base_sha256": base_sha, "steps": step, **asdict(cfg), "corpus": str(corpus)}})
     summary = {"event": "done", "steps": step, "out": str(out), **running}
+    if joint:
+        from synth.compact_codec import save_verifier_encoder
+
+        encoders[-1].eval()
+        v_out = out.with_name(out.stem + ".verifier.pt")
+        save_verifier_encoder(v_out, encoders[-1], mc, sha256_file(out),
+                              extra={"train": {"jointly_with_decoder": True, "steps": step,
+                                               "lr": cfg.verifier_lr, "init": cfg.verifier}})
+        summary["verifier"] = str(v_out)
     log(summary)
     return summary
 

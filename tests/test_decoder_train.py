@@ -1,6 +1,8 @@
 """Decoder consistency tuning: only the decoder moves, so the codes keep their meaning."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -167,3 +169,36 @@ def test_train_decoder_rejects_a_bad_verifier_file_before_sampling(tmp_path, ton
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2 and "--verifier" in res.output and "cannot load verifier encoder" in res.output
     assert not (tmp_path / "o.pt.pool.pt").exists()
+
+
+def test_a_joint_verifier_learns_beside_the_decoder_and_is_bound_to_its_output(tmp_path, tone_corpus, base):
+    from synth.compact_codec import load_verifier_encoder
+    from synth.fileio import sha256_file
+    from verify.encoder_train import VerifierTrainConfig, train_verifier_encoder
+
+    gen = torch.Generator().manual_seed(4)
+    pool = [torch.randint(0, 32, (2, 80), generator=gen) for _ in range(4)]
+    start = tmp_path / "v.pt"
+    train_verifier_encoder(tone_corpus, start, VerifierTrainConfig(
+        minutes=5, batch_size=4, segment_frames=25, max_steps=1, threads=1), base, log=lambda r: None)
+    out = tmp_path / "joint.pt"
+    records = []
+    cfg = DecoderTuneConfig(minutes=5, batch_size=4, frames=25, lr=1e-3, max_steps=4, log_every=1, threads=1,
+                            pool_fraction=0.25, architecture="istft", verifier=str(start), verifier_lr=1e-3)
+    summary = tune_decoder(tone_corpus, base, pool, out, cfg, log=records.append)
+    steps = [r for r in records if "step" in r and "mel" in r]
+    assert "agreement_verifier" in steps[-1] and "agreement" not in steps[-1]  # only the verifier asked
+    joint = tmp_path / "joint.verifier.pt"
+    assert summary["verifier"] == str(joint)
+    model, _ = load_model(out)
+    before = load_verifier_encoder(start, model, None).state_dict()
+    after = load_verifier_encoder(joint, model, sha256_file(out)).state_dict()  # bound to the new codec
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert CompactCodec.load(out, verifier_encoder=True).encoder is not None  # found beside it
+    # resuming restores the jointly trained encoder, not the --verifier file
+    more = []
+    tune_decoder(tone_corpus, base, pool, out, replace(cfg, max_steps=5), log=more.append)
+    assert more[0] == {"event": "resumed", "step": 4, "elapsed_s": more[0]["elapsed_s"]}
+    with pytest.raises(ValueError, match="starting one"):
+        tune_decoder(tone_corpus, base, pool, tmp_path / "x.pt", replace(cfg, verifier=None),
+                     log=lambda r: None)
