@@ -231,6 +231,8 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
                      cfg.log_every, smoothing=0.95)
     while loop.going(cfg.max_steps):
         loop.set_lr(opt, cfg.lr)
+        if joint:
+            loop.set_lr(v_opt, cfg.verifier_lr)
         parts: dict[str, float] = {}
         loss = torch.zeros(())
         ys, codes = [], []
