@@ -160,6 +160,9 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
       voxseal train decoder --corpus data/corpus --codec-checkpoint synth/assets/compact16k.pt \\
           --out runs/compact16k.istft.pt --architecture istft --minutes 40 --pool-seconds 600 \\
           --verifier synth/assets/compact16k.verifier.pt
+
+    With --verifier-lr the verifier encoder learns beside the decoder (the measured best:
+    resume a mel-only run, --consistency-weight 0, with --verifier-lr 1e-4).
     """
     from synth.codec import load_codec
     from synth.codec_train import jsonl_logger

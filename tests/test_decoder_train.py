@@ -202,3 +202,16 @@ def test_a_joint_verifier_learns_beside_the_decoder_and_is_bound_to_its_output(t
     with pytest.raises(ValueError, match="starting one"):
         tune_decoder(tone_corpus, base, pool, tmp_path / "x.pt", replace(cfg, verifier=None),
                      log=lambda r: None)
+
+
+def test_train_decoder_verifier_lr_needs_a_verifier(tmp_path, tone_corpus):
+    from click.testing import CliRunner
+
+    from cli import main
+    from synth.compact_codec import ASSET
+
+    args = ["train", "decoder", "--corpus", str(tone_corpus), "--out", str(tmp_path / "o.pt"),
+            "--codec-checkpoint", str(ASSET), "--architecture", "istft", "--verifier-lr", "1e-4"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "--verifier-lr trains the --verifier encoder" in res.output
+    assert not (tmp_path / "o.pt.pool.pt").exists()
