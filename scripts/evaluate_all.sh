@@ -6,8 +6,9 @@
 #
 #   bash scripts/evaluate_all.sh [OUT]        (default runs/eval-<UTC date and time>)
 #
-# About 70 minutes on 2 cores, in this order (each step's output is complete before
-# the next starts; a rerun with the same OUT reuses the evaluations' clip caches):
+# Over an hour on 2 cores (judging by the steps' separate runs), in this order (each
+# step's output is complete before the next starts; a rerun with the same OUT reuses
+# the evaluations' clip caches):
 #   codec.txt            STOI / PESQ / codebook-1 agreement, speed       (issue 2)
 #   attack-agreement.txt pair agreement of sampled codes under Tier A   (what detection needs)
 #   clean100/            100 clean and lightly edited 5 s clips          (issue 6, clean at 1e-6)
