@@ -162,7 +162,8 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
           --verifier synth/assets/compact16k.verifier.pt
 
     With --verifier-lr the verifier encoder learns beside the decoder (the measured best:
-    resume a mel-only run, --consistency-weight 0, with --verifier-lr 1e-4).
+    resume a mel-only run, made with --consistency-weight 0, with --verifier-lr 1e-4 and a
+    rising --consistency-weight: 0.05, 0.25, 0.5).
     """
     from synth.codec import load_codec
     from synth.codec_train import jsonl_logger
@@ -178,8 +179,6 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
                                  "quality anchor)", param_hint="--out")
     cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
                             architecture=architecture, verifier=verifier, verifier_lr=verifier_lr)
-    if verifier_lr and not verifier:
-        raise click.UsageError("--verifier-lr trains the --verifier encoder: give --verifier too")
     if architecture:
         cfg = replace(cfg, lr=5e-4, pool_fraction=0.25, consistency_weight=0.05)
     if lr is not None:
@@ -188,6 +187,11 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
         cfg = replace(cfg, pool_fraction=pool_fraction)
     if consistency_weight is not None:
         cfg = replace(cfg, consistency_weight=consistency_weight)
+    if verifier_lr and not verifier:
+        raise click.UsageError("--verifier-lr trains the --verifier encoder: give --verifier too")
+    if verifier_lr and cfg.consistency_weight == 0:
+        raise click.UsageError("--verifier-lr needs --consistency-weight > 0: the verifier learns "
+                               "only from the re-encoding term")
     codec = load_codec("compact-16k", codec_checkpoint)
     if verifier:  # fail before minutes of sampling, not after
         from synth.codec import CodecError

@@ -173,6 +173,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     joint = cfg.verifier_lr > 0
     if joint and not cfg.verifier:
         raise ValueError("a jointly trained verifier encoder needs a starting one (verifier=...)")
+    if joint and cfg.consistency_weight == 0:
+        raise ValueError("a jointly trained verifier learns only from the re-encoding term: "
+                         "set consistency_weight > 0")
     encoders = [model.encoder]
     if cfg.verifier:
         from synth.compact_codec import load_verifier_encoder

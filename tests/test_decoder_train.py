@@ -199,6 +199,9 @@ def test_a_joint_verifier_learns_beside_the_decoder_and_is_bound_to_its_output(t
     more = []
     tune_decoder(tone_corpus, base, pool, out, replace(cfg, max_steps=5), log=more.append)
     assert more[0] == {"event": "resumed", "step": 4, "elapsed_s": more[0]["elapsed_s"]}
+    with pytest.raises(ValueError, match="re-encoding term"):
+        tune_decoder(tone_corpus, base, pool, tmp_path / "y.pt", replace(cfg, consistency_weight=0.0),
+                     log=lambda r: None)
     with pytest.raises(ValueError, match="starting one"):
         tune_decoder(tone_corpus, base, pool, tmp_path / "x.pt", replace(cfg, verifier=None),
                      log=lambda r: None)
@@ -214,4 +217,7 @@ def test_train_decoder_verifier_lr_needs_a_verifier(tmp_path, tone_corpus):
             "--codec-checkpoint", str(ASSET), "--architecture", "istft", "--verifier-lr", "1e-4"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 2 and "--verifier-lr trains the --verifier encoder" in res.output
+    res = CliRunner().invoke(main, [*args, "--verifier", str(ASSET.with_name("compact16k.verifier.pt")),
+                                    "--consistency-weight", "0"])
+    assert res.exit_code == 2 and "needs --consistency-weight > 0" in res.output
     assert not (tmp_path / "o.pt.pool.pt").exists()
