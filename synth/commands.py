@@ -177,21 +177,15 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     if Path(out).resolve() == Path(codec_checkpoint).resolve():
         raise click.BadParameter("--out must differ from --codec-checkpoint (the original is the "
                                  "quality anchor)", param_hint="--out")
-    cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
-                            architecture=architecture, verifier=verifier, verifier_lr=verifier_lr)
-    if architecture:
-        cfg = replace(cfg, lr=5e-4, pool_fraction=0.25, consistency_weight=0.05)
-    if lr is not None:
-        cfg = replace(cfg, lr=lr)
-    if pool_fraction is not None:
-        cfg = replace(cfg, pool_fraction=pool_fraction)
-    if consistency_weight is not None:
-        cfg = replace(cfg, consistency_weight=consistency_weight)
-    if verifier_lr and not verifier:
-        raise click.UsageError("--verifier-lr trains the --verifier encoder: give --verifier too")
-    if verifier_lr and cfg.consistency_weight == 0:
-        raise click.UsageError("--verifier-lr needs --consistency-weight > 0: the verifier learns "
-                               "only from the re-encoding term")
+    fresh = {"lr": 5e-4, "pool_fraction": 0.25, "consistency_weight": 0.05} if architecture else {}
+    given = {k: v for k, v in (("lr", lr), ("pool_fraction", pool_fraction),
+                               ("consistency_weight", consistency_weight)) if v is not None}
+    try:
+        cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
+                                architecture=architecture, verifier=verifier, verifier_lr=verifier_lr,
+                                **{**fresh, **given})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     codec = load_codec("compact-16k", codec_checkpoint)
     if verifier:  # fail before minutes of sampling, not after
         from synth.codec import CodecError

@@ -76,6 +76,15 @@ class DecoderTuneConfig:
     verifier: str | None = None  # a verifier encoder file, also asked for consistency
     verifier_lr: float = 0.0  # > 0: the verifier encoder trains jointly (then the only one asked)
 
+    def __post_init__(self) -> None:
+        # named as the CLI's options: `train decoder` shows these before minutes of sampling
+        if self.verifier_lr > 0 and not self.verifier:
+            raise ValueError("--verifier-lr trains the --verifier encoder: give --verifier too, "
+                             "the starting one")
+        if self.verifier_lr > 0 and self.consistency_weight == 0:
+            raise ValueError("--verifier-lr needs --consistency-weight > 0: the verifier learns "
+                             "only from the re-encoding term")
+
 
 def sample_code_pool(tts, texts: list[str], seconds: float, seed: int = 0,
                      progress: Callable[[float], None] | None = None) -> list[torch.Tensor]:
@@ -171,11 +180,6 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     if fresh:
         model = model.with_decoder(cfg.architecture)
     joint = cfg.verifier_lr > 0
-    if joint and not cfg.verifier:
-        raise ValueError("a jointly trained verifier encoder needs a starting one (verifier=...)")
-    if joint and cfg.consistency_weight == 0:
-        raise ValueError("a jointly trained verifier learns only from the re-encoding term: "
-                         "set consistency_weight > 0")
     encoders = [model.encoder]
     if cfg.verifier:
         from synth.compact_codec import load_verifier_encoder
