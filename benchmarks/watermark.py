@@ -29,6 +29,7 @@ from watermark import payload as payload_codec  # noqa: E402
 from watermark.clusters import ClusterMap  # noqa: E402
 from watermark.config import WatermarkConfig  # noqa: E402
 from watermark.detect import decode_payload, detect, detect_many  # noqa: E402
+from watermark.head import HeadBias  # noqa: E402
 from watermark.keys import WatermarkKey  # noqa: E402
 from watermark.processor import WatermarkLogitsProcessor  # noqa: E402
 from watermark.sampling import sample_next  # noqa: E402
@@ -320,23 +321,50 @@ def speed(quick: bool, maps) -> None:
     proc = WatermarkLogitsProcessor(key, cfg, PAYLOAD, m64)
     gen = torch.Generator().manual_seed(0)
     n = 500 if quick else 3000
+    # the reference TTS's AR head: d 256 -> 1024 codes
+    head = torch.nn.Linear(256, VOCAB).requires_grad_(False)
+    fold = HeadBias(proc, head.bias)
     print("processor cost per step vs a 1024-way sampling step (softmax + multinomial = 'bare';")
-    print("VALL-E 2 sampler = temperature, top-k 25, top-p 0.8, RAS):")
-    print(f"{'B':>4s} {'processor':>10s} {'bare':>10s} {'VALL-E 2':>10s} {'% of bare':>10s} "
-          f"{'% of VALL-E 2':>14s}")
+    print("VALL-E 2 sampler = temperature, top-k 25, top-p 0.8, RAS).")
+    print("'processor' = WatermarkLogitsProcessor(history, logits), 3 tensor ops;")
+    print("'folded' = watermark.head.HeadBias, the bias folded into the LM head's bias, as the")
+    print("reference TTS samples: B = 1 reads the previous token (tensor.item()) and indexes a")
+    print("list, no tensor op; B > 1 gathers B rows (one op). The head itself runs either way.")
+    print(f"{'B':>4s} {'processor':>10s} {'folded':>9s} {'bare':>10s} {'VALL-E 2':>10s} "
+          f"{'proc % bare':>12s} {'folded % bare':>14s} {'folded % VALL-E 2':>18s}")
     for b in (1, 8, 64, 256):
         scores = torch.randn(b, VOCAB, generator=gen)
         hist = torch.randint(0, VOCAB, (b, 100), generator=gen)
+        last = hist[:, -1].clone()
         reps = max(50, n // b)
         t_proc = _bench(lambda s=scores, h=hist: proc(h, s), reps)
+        if b == 1:
+            t_fold = _bench(lambda t=last: fold.row(t.item()), reps * 10)
+        else:
+            t_fold = _bench(lambda t=last: fold.rows(t), reps)
         t_bare = _bench(
             lambda s=scores: torch.multinomial(torch.softmax(s, -1), 1, generator=gen), reps
         )
         t_full = _bench(
             lambda s=scores, h=hist: sample_next(s, h, generator=gen, **SAMPLER), reps
         )
-        print(f"{b:4d} {t_proc * 1e6:8.1f}us {t_bare * 1e6:8.1f}us {t_full * 1e6:8.1f}us "
-              f"{100 * t_proc / t_bare:9.1f}% {100 * t_proc / t_full:13.1f}%", flush=True)
+        print(f"{b:4d} {t_proc * 1e6:8.2f}us {t_fold * 1e6:7.2f}us {t_bare * 1e6:8.1f}us "
+              f"{t_full * 1e6:8.1f}us {100 * t_proc / t_bare:11.1f}% {100 * t_fold / t_bare:13.2f}% "
+              f"{100 * t_fold / t_full:17.2f}%", flush=True)
+    # end to end at B = 1: head + bare step, plain vs folded (the same ops, another bias)
+    x = torch.randn(1, 256, generator=gen)
+    last = torch.randint(0, VOCAB, (1,), generator=gen)
+    reps = 10 * n
+    linear = torch.nn.functional.linear
+    t_plain = _bench(lambda: torch.multinomial(torch.softmax(
+        linear(x, head.weight, head.bias), -1), 1, generator=gen), reps)
+    t_folded = _bench(lambda: torch.multinomial(torch.softmax(
+        linear(x, head.weight, fold.row(last.item())), -1), 1, generator=gen), reps)
+    t_called = _bench(lambda: torch.multinomial(torch.softmax(
+        proc(hist[:1], linear(x, head.weight, head.bias)), -1), 1, generator=gen), reps)
+    print(f"B = 1 end to end, head 256 -> 1024 + bare step: plain {t_plain * 1e6:.2f}us, folded "
+          f"{t_folded * 1e6:.2f}us ({100 * (t_folded / t_plain - 1):+.1f}%), processor called "
+          f"{t_called * 1e6:.2f}us ({100 * (t_called / t_plain - 1):+.1f}%)", flush=True)
 
     print("\ndetection throughput (tokens scored per second, incl. p-values and decoding):")
     rng = np.random.default_rng(0)
@@ -362,6 +390,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--only", choices=("speed",), help="run one section only")
     args = ap.parse_args()
     torch.set_num_threads(1)
     t_start = time.perf_counter()
@@ -371,6 +400,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     maps = nested_cluster_maps(VOCAB, (64, 16), rng)
+    if args.only == "speed":
+        speed(args.quick, maps)
+        return
     calibration(10_000 if args.quick else 100_000, 200, rng)
     n_seq = 40 if args.quick else 200
     kept = power(n_seq, maps, rng, gen)

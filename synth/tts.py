@@ -20,6 +20,10 @@ sampler of the project):
     scores = processor(clip_history, logits)            # watermark bias (if any)
     token  = sample_next(scores, clip_history, temperature, top_k, top_p, RAS)
 
+A `WatermarkLogitsProcessor` is not called as such: its bias rows are folded
+into the AR head's bias (`watermark.head.HeadBias`, the same logits without
+extra tensor ops per step); any other processor is called as above.
+
 The processor sees the clip's whole codebook-1 history, across sentences, so
 its context at a sentence's first frame is the previous sentence's last token,
 as a detector reading the concatenated clip will see it. One processor is made
@@ -216,8 +220,8 @@ class TTS:
 
     @torch.inference_mode()
     def _speak(self, phones: list[str], rate: float, prompt: torch.Tensor, gen: torch.Generator,
-               processor, hist: torch.Tensor, n_hist: int, ent: list[float], s: SamplerSettings
-               ) -> tuple[torch.Tensor, int]:
+               processor, hist: torch.Tensor, n_hist: int, ent: list[float], s: SamplerSettings,
+               fused=None) -> tuple[torch.Tensor, int]:
         from watermark.sampling import sample_next
 
         d = self.durations(phones, rate)
@@ -231,17 +235,27 @@ class TTS:
         cond = ar.cond(ids[None], idx[None], feat[None])
         caches = ar.start(p, total_len=p.shape[-1] + t_len)
         prev = torch.tensor([ar.bos])
+        hist_last = int(hist[0, n_hist - 1]) if n_hist else None  # the mark's context: the clip's last token
         for t in range(t_len):
-            logits = ar.step(prev, cond[:, t], p.shape[-1] + t, caches)
+            if fused is not None:  # the watermark bias rides in the head's bias: no extra op
+                logits = ar.step(prev, cond[:, t], p.shape[-1] + t, caches,
+                                 fused.row(hist_last))
+            else:
+                logits = ar.step(prev, cond[:, t], p.shape[-1] + t, caches)
+            h = hist[:, :n_hist]
+            if fused is not None:
+                scores = logits
+                logits = logits - fused.row(hist_last) + ar.head.bias  # the entropy diagnostic is the model's
+            else:
+                scores = processor(h, logits) if processor is not None else logits
             logp = torch.log_softmax(logits / s.temperature, dim=-1)
             ent.append(float(-(logp.exp() * logp).sum()))
-            h = hist[:, :n_hist]
-            scores = processor(h, logits) if processor is not None else logits
             tok = sample_next(scores, h, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                               ras_window=s.ras_window, ras_threshold=s.ras_threshold, generator=gen)
             hist[0, n_hist] = tok[0]
             n_hist += 1
             prev = tok
+            hist_last = tok.item()
         k_all = self.cfg.n_codebooks
         codes = torch.zeros(1, k_all, t_len, dtype=torch.long)
         codes[0, 0] = hist[0, n_hist - t_len:n_hist]
@@ -281,6 +295,12 @@ class TTS:
         if processor is not None and getattr(processor, "codebook", 0) != 0:
             raise TTSError(f"the watermark processor marks codebook {processor.codebook}; the TTS samples "
                            "only codebook 1 (index 0) autoregressively")
+        from watermark.head import HeadBias
+        from watermark.processor import WatermarkLogitsProcessor
+
+        fused = None  # our processor's bias folds into the AR head; any other is called as given
+        if isinstance(processor, WatermarkLogitsProcessor) and self.model.ar.head.bias is not None:
+            fused = HeadBias(processor, self.model.ar.head.bias.detach())
         settings = sampler or self.sampler
         gen = torch.Generator().manual_seed(int(seed))
         bar_cm = None
@@ -305,7 +325,7 @@ class TTS:
                         hist = torch.cat([hist, torch.zeros(1, max(need, 2 * hist.shape[1]) - hist.shape[1],
                                                             dtype=torch.long)], dim=1)
                     codes, n_hist = self._speak(phones, rate, prompt, gen, processor, hist, n_hist, ent,
-                                                settings)
+                                                settings, fused)
                     all_codes.append(codes)
                     wavs.append(self.codec.decode(codes).numpy().astype(np.float32, copy=False))
                     spoken.append(chunk)

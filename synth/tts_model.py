@@ -262,13 +262,20 @@ class ARModel(nn.Module):
             x = blk(x, 0, causal=True, cache=c)
         return caches
 
-    def step(self, prev_token: torch.Tensor, cond_t: torch.Tensor, position: int, caches: list[dict]
-             ) -> torch.Tensor:
-        """One decoding step: prev_token [B], cond_t [B, D] -> logits [B, V]."""
+    def step(self, prev_token: torch.Tensor, cond_t: torch.Tensor, position: int, caches: list[dict],
+             head_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """One decoding step: prev_token [B], cond_t [B, D] -> logits [B, V].
+
+        head_bias: float [V] or [B, V] replacing the head's own bias (the watermark
+        folded in, `watermark.head.HeadBias`); None keeps the head's.
+        """
         x = (self.tok(prev_token) + cond_t + self.kind.weight[1])[:, None]
         for blk, c in zip(self.blocks, caches, strict=True):
             x = blk(x, position, causal=True, cache=c)
-        return self.head(self.ln(x[:, 0]))
+        x = self.ln(x[:, 0])
+        if head_bias is None:
+            return self.head(x)
+        return torch.nn.functional.linear(x, self.head.weight, head_bias)
 
 
 class NARModel(nn.Module):

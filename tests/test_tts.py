@@ -165,6 +165,28 @@ def test_watermark_processor_is_applied_to_codebook_1(tts):
         assert made[0].green_mask(tok[None, :t])[0, tok[t]]
 
 
+def test_folded_watermark_samples_what_the_processor_samples(tts):
+    from synth.scheme import scheme_for
+    from watermark.keys import WatermarkKey
+    from watermark.processor import WatermarkLogitsProcessor
+
+    scheme = scheme_for(tts.codec)
+    key = WatermarkKey.from_bytes(bytes(range(1, 33)))
+
+    def ours():  # folded into the AR head's bias (watermark.head)
+        return WatermarkLogitsProcessor(key, scheme.config, 0xBEEF, scheme.cluster_map, scheme.codebook)
+
+    def wrapped():  # any other callable is applied to the logits as given
+        proc = ours()
+        return lambda ids, scores: proc(ids, scores)
+
+    text = "The farmer found a box. The dog ran by the river."
+    folded = tts.generate(text, voice="espeak-us-m3", seed=4, processor_factory=ours)
+    called = tts.generate(text, voice="espeak-us-m3", seed=4, processor_factory=wrapped)
+    assert torch.equal(folded.codes, called.codes)
+    assert folded.entropy_per_step == pytest.approx(called.entropy_per_step, rel=1e-5)
+
+
 def test_prompt_voice(tts, corpus, codec):
     from synth.audio import load_audio
 

@@ -6,6 +6,9 @@ Sampling side::
     proc = WatermarkLogitsProcessor(key, WatermarkConfig(), payload=gen_id, cluster_map=cmap)
     scores = proc(history, logits)                      # [B, T], [B, V] -> [B, V]
     token = sample_next(scores, history, top_k=25, top_p=0.8, generator=g)
+    # or, for a model with a linear head, no extra tensor op per step:
+    fold = HeadBias(proc, head.bias)                    # once per generation
+    logits = F.linear(x, head.weight, fold.row(last_token))
 
 Verifier side::
 
@@ -14,7 +17,8 @@ Verifier side::
 
 Module map (one concept per module): keys (key, key id, subkeys), prf (the keyed PRF),
 tables (colouring of scoring units), clusters (ClusterMap), config (WatermarkConfig
-and why its defaults), payload (message <-> symbols + CRC), processor, sampling,
+and why its defaults), payload (message <-> symbols + CRC), processor, head (the processor folded into
+an LM head's bias), sampling,
 scoring (de-duplicated counts), pvalues (exact nulls, Bonferroni), detect (Detection),
 synthetic (null/watermarked sequences for studies).
 """
@@ -30,6 +34,7 @@ from watermark.errors import (
     TokenError,
     WatermarkError,
 )
+from watermark.head import HeadBias
 from watermark.keys import WatermarkKey
 from watermark.processor import WatermarkLogitsProcessor
 from watermark.sampling import filter_logits, sample_next
@@ -39,6 +44,7 @@ __all__ = [
     "ClusterMapError",
     "ConfigError",
     "Detection",
+    "HeadBias",
     "KeyFormatError",
     "PayloadError",
     "TokenError",
