@@ -6,7 +6,9 @@
 Every checkpoint must share the shipped codec's token space (a `voxseal train decoder`
 output): held-out sentences of each voice are encoded once with the shipped encoder
 and decoded by each checkpoint's decoder. Printed per voice and decoder: pocketsphinx
-WER, STOI and PESQ-WB against the synthesizer's own audio (which scores WER alone).
+WER, STOI and PESQ-WB against the synthesizer's own audio, and resemblyzer similarity to
+the mean embedding of that audio (the synthesizer row scores its own utterances against
+it: the ceiling the TTS benchmark's similarity can reach through a decoder).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tts import ASR, wer  # noqa: E402
+from tts import ASR, Speaker, wer  # noqa: E402
 
 from synth.codec import CodecError, load_codec  # noqa: E402
 from synth.corpus import VOICES_BY_NAME, synthesize  # noqa: E402
@@ -51,12 +53,13 @@ def main() -> None:
         if codec.token_space != shipped.token_space:
             sys.exit(f"error: {p} does not decode the shipped codec's tokens")
         models[Path(p).name] = codec.model
-    asr = ASR()
+    asr, spk = ASR(), Speaker()
     texts = sentences(7, args.sentences, held_out=True)
     print(f"round trip through each decoder, {len(texts)} held-out sentences per voice")
-    print(f"{'voice':14s} {'decoder':34s} {'WER':>6s} {'STOI':>6s} {'PESQ-WB':>8s}")
+    print(f"{'voice':14s} {'decoder':34s} {'WER':>6s} {'STOI':>6s} {'PESQ-WB':>8s} {'sim':>6s}")
     for voice in args.voices.split(","):
         scores: dict[str, list] = {"synthesizer": [0, 0, [], []], **{k: [0, 0, [], []] for k in models}}
+        embeds: dict[str, list] = {k: [] for k in scores}
         for text in texts:
             x = synthesize(VOICES_BY_NAME[voice], text)[0].astype(np.float32)
             with torch.inference_mode():
@@ -65,6 +68,7 @@ def main() -> None:
                 for name, m in models.items():
                     outs[name] = m.decode_codes(codes[None])[0, 0].numpy()[: len(x)]
             for name, y in outs.items():
+                embeds[name].append(spk(y))
                 e, n = wer(text, asr(y))
                 s = scores[name]
                 s[0] += e
@@ -72,9 +76,12 @@ def main() -> None:
                 if name != "synthesizer":
                     s[2].append(stoi(x, y, 16000, extended=False))
                     s[3].append(pesq(16000, x, y, "wb"))
+        ref = np.mean(embeds["synthesizer"], axis=0)
+        ref /= np.linalg.norm(ref)
         for name, (e, n, st, pq) in scores.items():
             q = f"{np.mean(st):6.3f} {np.mean(pq):8.3f}" if st else f"{'':6s} {'':8s}"
-            print(f"{voice:14s} {name:34s} {e / n:6.3f} {q}", flush=True)
+            sim = float(np.mean([v @ ref / np.linalg.norm(v) for v in embeds[name]]))
+            print(f"{voice:14s} {name:34s} {e / n:6.3f} {q} {sim:6.3f}", flush=True)
 
 
 if __name__ == "__main__":

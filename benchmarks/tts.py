@@ -1,7 +1,7 @@
 """Reference-TTS benchmark (issue 5): intelligibility, voice, watermark cost, speed, memory.
 
     .venv/bin/python benchmarks/tts.py [--sentences 50] [--voices flite-slt,festival-kal,espeak-us-m3]
-                                       [--tts CKPT] [--samples-dir docs/samples]
+                                       [--tts CKPT] [--codec CKPT] [--samples-dir docs/samples]
 
 For each voice, on held-out sentences: pocketsphinx WER of the voice's own
 synthesizer audio and of our generations (same seeds with and without the
@@ -111,12 +111,20 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=50)
     ap.add_argument("--voices", default="flite-slt,festival-kal,espeak-us-m3")
     ap.add_argument("--tts", default=None)
+    ap.add_argument("--codec", default=None,
+                    help="codec checkpoint to decode with (a `voxseal train decoder` output of the "
+                         "shipped tokens); default: the TTS's own")
     ap.add_argument("--corpus", default=str(ROOT / "data" / "corpus"))
     ap.add_argument("--samples-dir", default=str(ROOT / "docs" / "samples"))
     ap.add_argument("--json-out", default=None)
     args = ap.parse_args()
     torch.manual_seed(0)
-    tts = load_tts(args.tts)
+    codec = None
+    if args.codec:
+        from synth.codec import load_codec
+
+        codec = load_codec("compact-16k", args.codec, verifier=False)
+    tts = load_tts(args.tts, codec=codec)
     scheme = scheme_for(tts.codec)
     key = WatermarkKey.from_bytes(bytes(range(32)))
     asr, spk = ASR(), Speaker()
