@@ -1,6 +1,7 @@
 """How much of the sampled token stream survives each Tier A attack, per re-encoder.
 
-    .venv/bin/python benchmarks/attack_agreement.py [--clips 10] [--codec-checkpoint CKPT] [ENCODER.pt ...]
+    .venv/bin/python benchmarks/attack_agreement.py [--clips 10] [--codec-checkpoint CKPT] [--tts CKPT]
+        [ENCODER.pt ...]
 
 Watermarked TTS clips (~5 s, held-out texts) are attacked and re-encoded; printed
 per attack and encoder: codebook-1 agreement with the codes the TTS sampled, and
@@ -45,13 +46,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("encoders", nargs="*", help="extra verifier encoder files")
     ap.add_argument("--clips", type=int, default=10)
+    ap.add_argument("--tts", default=None, help="TTS checkpoint that samples the clips (default: shipped)")
     ap.add_argument("--codec-checkpoint", default=None,
                     help="decode with this checkpoint's decoder (same tokens) instead of the shipped one")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     codec = load_codec("compact-16k", args.codec_checkpoint, verifier=True)
-    tts = load_tts(codec=codec)
+    tts = load_tts(args.tts, codec=codec)
     encoders = {"codec's own": None}
     if codec.encoder is not None:
         encoders["verifier (shipped)" if args.codec_checkpoint is None else "its verifier"] = codec.encoder
