@@ -147,23 +147,19 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     """Tune the codec's decoder so re-encoding its audio gives back the codes.
 
     Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
-    change. Reproduce the embedded codec (after `train codec` and `train tts`) with:
+    change. Tune the first codec's own SEANet decoder (after `train codec` and
+    `train tts`) with:
 
     \b
       voxseal train decoder --corpus data/corpus --codec-checkpoint runs/compact16k.pt \\
           --out runs/compact16k.tuned.pt --minutes 50 --pool-seconds 900
 
-    A fresh ISTFT decoder for the same tokens (measured, not shipped:
-    benchmarks/results/istft-decoder/):
-
-    \b
-      voxseal train decoder --corpus data/corpus --codec-checkpoint synth/assets/compact16k.pt \\
-          --out runs/compact16k.istft.pt --architecture istft --minutes 40 --pool-seconds 600 \\
-          --verifier synth/assets/compact16k.verifier.pt
-
-    With --verifier-lr the verifier encoder learns beside the decoder (the measured best:
-    resume a mel-only run, made with --consistency-weight 0, with --verifier-lr 1e-4 and a
-    rising --consistency-weight: 0.05, 0.25, 0.5).
+    The embedded codec's decoder is a fresh ISTFT one (--architecture istft):
+    trained on the mel loss alone (--consistency-weight 0 --pool-fraction 0), then
+    resumed with --verifier-lr 1e-4, so the verifier encoder learns beside it, and a
+    rising --consistency-weight (0.05, 0.25, 0.5), last on a 1800-second pool of
+    sampled codes: the commands are step 5 of scripts/train_all.sh, the measurements
+    in benchmarks/results/istft-decoder/.
     """
     from synth.codec import load_codec
     from synth.codec_train import jsonl_logger
