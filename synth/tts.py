@@ -237,16 +237,13 @@ class TTS:
         prev = torch.tensor([ar.bos])
         hist_last = int(hist[0, n_hist - 1]) if n_hist else None  # the mark's context: the clip's last token
         for t in range(t_len):
+            h = hist[:, :n_hist]
             if fused is not None:  # the watermark bias rides in the head's bias: no extra op
-                logits = ar.step(prev, cond[:, t], p.shape[-1] + t, caches,
-                                 fused.row(hist_last))
+                bias = fused.row(hist_last)
+                scores = ar.step(prev, cond[:, t], p.shape[-1] + t, caches, bias)
+                logits = scores - bias + ar.head.bias  # the entropy diagnostic is the model's own
             else:
                 logits = ar.step(prev, cond[:, t], p.shape[-1] + t, caches)
-            h = hist[:, :n_hist]
-            if fused is not None:
-                scores = logits
-                logits = logits - fused.row(hist_last) + ar.head.bias  # the entropy diagnostic is the model's
-            else:
                 scores = processor(h, logits) if processor is not None else logits
             logp = torch.log_softmax(logits / s.temperature, dim=-1)
             ent.append(float(-(logp.exp() * logp).sum()))
