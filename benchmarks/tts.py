@@ -26,10 +26,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from synth.codec import CodecError, load_codec  # noqa: E402
 from synth.corpus import HELD_OUT_VOICES, VOICES_BY_NAME, read_corpus, synthesize  # noqa: E402
 from synth.scheme import scheme_for  # noqa: E402
 from synth.textgen import sentences  # noqa: E402
-from synth.tts import load_tts  # noqa: E402
+from synth.tts import TTSError, load_tts  # noqa: E402
 from watermark.detect import detect  # noqa: E402
 from watermark.keys import WatermarkKey  # noqa: E402
 from watermark.processor import WatermarkLogitsProcessor  # noqa: E402
@@ -120,11 +121,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     codec = None
-    if args.codec:
-        from synth.codec import load_codec
-
-        codec = load_codec("compact-16k", args.codec, verifier=False)
-    tts = load_tts(args.tts, codec=codec)
+    try:
+        if args.codec:
+            codec = load_codec("compact-16k", args.codec, verifier=False)
+        tts = load_tts(args.tts, codec=codec)
+    except (CodecError, TTSError) as exc:
+        sys.exit(f"error: {exc}")
     scheme = scheme_for(tts.codec)
     key = WatermarkKey.from_bytes(bytes(range(32)))
     asr, spk = ASR(), Speaker()

@@ -18,8 +18,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.codec import load_codec  # noqa: E402
-from synth.tts import load_tts  # noqa: E402
-from synth.tts_data import build_items  # noqa: E402
+from synth.corpus import CorpusError  # noqa: E402
+from synth.tts import TTSError, load_tts  # noqa: E402
+from synth.tts_data import TTSDataError, build_items  # noqa: E402
 from synth.tts_train import eval_ar_loss  # noqa: E402
 
 
@@ -31,11 +32,17 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     codec = load_codec("compact-16k")
-    items = build_items(args.corpus, codec)
+    try:
+        items = build_items(args.corpus, codec)
+    except (CorpusError, TTSDataError) as exc:
+        sys.exit(f"error: {exc}")
     evals = build_items(args.corpus, codec, split="eval", speakers={it.speaker for it in items})
     print(f"{args.corpus}: {len(items)} train, {len(evals)} eval utterances ({args.max_items} scored)")
     for ck in args.checkpoints:
-        model = load_tts(ck, codec=codec).model
+        try:
+            model = load_tts(ck, codec=codec).model
+        except TTSError as exc:
+            sys.exit(f"error: {exc}")
         with torch.no_grad():
             loss = eval_ar_loss(model, evals, items, max_items=args.max_items)
         print(f"{ck:40s} eval AR loss {loss:.3f}", flush=True)
