@@ -8,8 +8,8 @@
 #   QUICK=1 bash scripts/evaluate_all.sh OUT  (a few clips per step: checks the pipeline runs;
 #                                              its figures mean nothing)
 #
-# Over an hour on 2 cores: every step but the last took 24 minutes here (2026-11-27, the
-# test suite running beside its first two); the robustness step, the longest, has not
+# Over an hour on 2 cores: every step but the last took 24 minutes here (2026-11-27, with
+# the test suite and a Tier A run beside some steps); the robustness step, the longest, has not
 # been timed as part of a whole run. In this order (each
 # step's output is complete before the next starts; a rerun with the same OUT reuses
 # the evaluations' clip caches):
