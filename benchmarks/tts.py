@@ -2,18 +2,23 @@
 
     .venv/bin/python benchmarks/tts.py [--sentences 50] [--voices flite-slt,festival-kal,espeak-us-m3]
                                        [--tts CKPT] [--codec CKPT] [--samples-dir docs/samples]
+                                       [--delta D] [--payload-delta D]
 
 For each voice, on held-out sentences: pocketsphinx WER of the voice's own
 synthesizer audio and of our generations (same seeds with and without the
-watermark), resemblyzer cosine similarity to the mean embedding of the voice's
+watermark; the relative WER change with a 95 % bootstrap interval over sentences, since
+with and without the mark the sampled paths part after the first biased step and the
+change carries sampling noise), resemblyzer cosine similarity to the mean embedding of the voice's
 own recordings, the watermark's green-hit rate and the mean token entropy per
-step, the generation real-time factor and peak RSS. Unseen-speaker prompts (the
+step (--delta / --payload-delta measure another strength than the product's), the
+generation real-time factor and peak RSS. Unseen-speaker prompts (the
 held-out voice) are reported too. Needs `pip install pocketsphinx resemblyzer
 "setuptools<81"` (scripts/setup.sh installs them).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -28,9 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from synth.codec import CodecError, load_codec  # noqa: E402
 from synth.corpus import HELD_OUT_VOICES, VOICES_BY_NAME, read_corpus, synthesize  # noqa: E402
-from synth.scheme import scheme_for  # noqa: E402
+from synth.scheme import PRODUCT_CONFIG, scheme_for  # noqa: E402
 from synth.textgen import sentences  # noqa: E402
 from synth.tts import TTSError, load_tts  # noqa: E402
+from watermark.config import ConfigError  # noqa: E402
 from watermark.detect import detect  # noqa: E402
 from watermark.keys import WatermarkKey  # noqa: E402
 from watermark.processor import WatermarkLogitsProcessor  # noqa: E402
@@ -52,6 +58,18 @@ def wer(ref: str, hyp: str) -> tuple[int, int]:
             cur = min(d[j] + 1, d[j - 1] + 1, prev + (rw != hw))
             prev, d[j] = d[j], cur
     return d[len(h)], len(r)
+
+
+def dwer_interval(wm: list[tuple[int, int]], nowm: list[tuple[int, int]],
+                  n_boot: int = 2000, seed: int = 0) -> list[float]:
+    """95 % bootstrap interval of the relative WER change (%), sentences resampled in pairs."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(wm, dtype=float), np.asarray(nowm, dtype=float)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    wer_a = a[idx, 0].sum(1) / np.maximum(a[idx, 1].sum(1), 1)
+    wer_b = b[idx, 0].sum(1) / np.maximum(b[idx, 1].sum(1), 1)
+    rel = 100 * (wer_a - wer_b) / np.maximum(wer_b, 1e-9)
+    return [float(np.percentile(rel, 2.5)), float(np.percentile(rel, 97.5))]
 
 
 class ASR:
@@ -118,6 +136,10 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(ROOT / "data" / "corpus"))
     ap.add_argument("--samples-dir", default=str(ROOT / "docs" / "samples"))
     ap.add_argument("--json-out", default=None)
+    ap.add_argument("--delta", type=float, default=None,
+                    help="green-list bias to measure instead of the product's (same green lists)")
+    ap.add_argument("--payload-delta", type=float, default=None,
+                    help="payload-colour bias to measure instead of the product's")
     args = ap.parse_args()
     torch.manual_seed(0)
     codec = None
@@ -128,6 +150,13 @@ def main() -> None:
     except (CodecError, TTSError) as exc:
         sys.exit(f"error: {exc}")
     scheme = scheme_for(tts.codec)
+    overrides = {k: v for k, v in (("delta", args.delta), ("payload_delta", args.payload_delta))
+                 if v is not None}
+    if overrides:
+        try:
+            scheme = dataclasses.replace(scheme, config=dataclasses.replace(scheme.config, **overrides))
+        except ConfigError as exc:
+            sys.exit(f"error: {exc}")
     key = WatermarkKey.from_bytes(bytes(range(32)))
     asr, spk = ASR(), Speaker()
     texts = sentences(1234, args.sentences, held_out=True)
@@ -144,6 +173,7 @@ def main() -> None:
         ref_emb = np.mean([spk(load_audio(Path(args.corpus) / u.path, SR)[0]) for u in recs], axis=0)
         ref_emb /= np.linalg.norm(ref_emb)
         acc = {k: [0, 0] for k in ("wer_ref", "wer_wm", "wer_nowm")}
+        per_sentence = {"wm": [], "nowm": []}  # (word errors, reference words) per sentence
         sims = {"wm": [], "nowm": []}
         hits, ents = [], []
         for i, text in enumerate(texts):
@@ -161,6 +191,7 @@ def main() -> None:
                 e, n = wer(text, asr(res.wav))
                 acc[f"wer_{tag}"][0] += e
                 acc[f"wer_{tag}"][1] += n
+                per_sentence[tag].append((e, n))
                 sims[tag].append(float(np.dot(spk(res.wav), ref_emb)))
                 if tag == "wm":
                     det = detect(res.codes[scheme.codebook].numpy(), [key], scheme.config, scheme.cluster_map)
@@ -177,6 +208,7 @@ def main() -> None:
             "similarity_watermarked": float(np.mean(sims["wm"])),
             "similarity_unwatermarked": float(np.mean(sims["nowm"])),
             "green_hit_rate": float(np.mean(hits)), "entropy_per_step": float(np.mean(ents)),
+            "dwer_percent_ci95": dwer_interval(per_sentence["wm"], per_sentence["nowm"]),
         }
         print(f"{voice}: done", flush=True)
     # unseen speaker through a prompt: the held-out voice's recording as enrolment clip
@@ -195,13 +227,18 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rtf = t_gen / max(audio_s, 1e-9)
     print(f"\nreference TTS on {len(texts)} held-out sentences per voice ({tts.codec.name})")
+    if overrides:
+        print("watermark strength measured: " + ", ".join(f"{k} {v:g}" for k, v in overrides.items())
+              + f" (product: delta {PRODUCT_CONFIG.delta:g}, payload_delta {PRODUCT_CONFIG.payload_delta:g})")
     print(f"{'voice':16} {'WER synth':>9} {'WER ours':>9} {'ratio':>6} {'WER no-wm':>9} {'dWER%':>6} "
-          f"{'sim':>6} {'sim no-wm':>9} {'dsim':>6} {'green':>6} {'H/step':>7}")
+          f"{'dWER% 95% CI':>14} {'sim':>6} {'sim no-wm':>9} {'dsim':>6} {'green':>6} {'H/step':>7}")
     for voice, r in rows.items():
         ratio = r["wer_watermarked"] / max(r["wer_synthesizer"], 1e-9)
+        lo, hi = r["dwer_percent_ci95"]
         dwer = 100 * (r["wer_watermarked"] - r["wer_unwatermarked"]) / max(r["wer_unwatermarked"], 1e-9)
         print(f"{voice:16} {r['wer_synthesizer']:9.3f} {r['wer_watermarked']:9.3f} {ratio:6.2f} "
-              f"{r['wer_unwatermarked']:9.3f} {dwer:6.1f} {r['similarity_watermarked']:6.3f} "
+              f"{r['wer_unwatermarked']:9.3f} {dwer:6.1f} "
+              f"{f'[{lo:.1f}, {hi:.1f}]':>14} {r['similarity_watermarked']:6.3f} "
               f"{r['similarity_unwatermarked']:9.3f} "
               f"{r['similarity_watermarked'] - r['similarity_unwatermarked']:6.3f} "
               f"{r['green_hit_rate']:6.3f} {r['entropy_per_step']:7.2f}")
@@ -211,7 +248,9 @@ def main() -> None:
     print(f"generation real-time factor {rtf:.3f} (target <= 0.5); peak RSS {peak_mb:.0f} MB (target < 2048)")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"voices": rows, "unseen": unseen, "rtf": rtf,
-                                                   "peak_rss_mb": peak_mb}, indent=2) + "\n")
+                                                   "peak_rss_mb": peak_mb,
+                                                   "config": dataclasses.asdict(scheme.config)},
+                                                  indent=2, default=list) + "\n")
 
 
 if __name__ == "__main__":

@@ -582,9 +582,11 @@ def train_tts_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads:
     Reproduce the shipped checkpoint with:
 
     \b
-      voxseal corpus build data/corpus --minutes 30 --seed 0
-      voxseal train tts --corpus data/corpus --out runs/tts.pt --minutes 40
-      cp runs/tts.pt synth/assets/tts.pt
+      voxseal corpus build data/corpus-240 --minutes 240 --seed 0
+      voxseal train tts --corpus data/corpus-240 --out runs/tts240/tts.pt --minutes 35
+      cp runs/tts240/tts.pt synth/assets/tts.pt
+
+    (about 2090 steps on 2 cores; scripts/train_all.sh has the whole chain).
 
     (--out outside synth/assets keeps the 140 MB training state and the
     token cache out of the package.) Losses are logged as JSON lines to
