@@ -73,17 +73,22 @@ def dwer_interval(wm: list[tuple[int, int]], nowm: list[tuple[int, int]],
 
 
 class ASR:
-    def __init__(self) -> None:
-        from pocketsphinx import Decoder
+    """pocketsphinx, a fresh decoder per utterance.
 
-        self.decoder = Decoder(samprate=SR, loglevel="FATAL")
+    One decoder reused across utterances is not stateless: the same audio decoded after
+    other audio comes out with other words (measured on docs/samples, with live and with
+    batch CMN), so a WER would depend on what was decoded before it.
+    """
 
     def __call__(self, wav: np.ndarray) -> str:
+        from pocketsphinx import Decoder
+
+        decoder = Decoder(samprate=SR, loglevel="FATAL")  # ~0.25 s; the price of no carried state
         pcm = (np.clip(wav, -1, 1) * 32767).astype("<i2").tobytes()
-        self.decoder.start_utt()
-        self.decoder.process_raw(pcm, full_utt=True)
-        self.decoder.end_utt()
-        hyp = self.decoder.hyp()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
         return hyp.hypstr if hyp is not None else ""
 
 

@@ -8,9 +8,9 @@
 #   QUICK=1 bash scripts/evaluate_all.sh OUT  (a few clips per step: checks the pipeline runs;
 #                                              its figures mean nothing)
 #
-# Over an hour on 2 cores: every step but the last took 24 minutes here (2026-11-27, with
-# the test suite and a Tier A run beside some steps); the robustness step, the longest, has not
-# been timed as part of a whole run. In this order (each
+# About 40 minutes on 2 cores: every step but the last took 24 minutes here (2026-11-27, with
+# the test suite and a Tier A run beside some steps), the robustness step 15.6 minutes on its
+# own (2026-11-27, with --perth, which this script leaves out). In this order (each
 # step's output is complete before the next starts; a rerun with the same OUT reuses
 # the evaluations' clip caches):
 #   codec.txt            STOI / PESQ / codebook-1 agreement, speed       (issue 2)
