@@ -98,6 +98,7 @@ def test_roc_points():
     (["--seconds", "1,two"], "bad --seconds"),
     (["--tts", "/nonexistent/tts.pt"], "no TTS checkpoint"),
     (["--clips", "0"], "--clips"),
+    (["--delta", "99"], "delta must be in [0, 20]"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, message):
     res = CliRunner().invoke(main, ["eval", "robustness", "--out", str(tmp_path / "r"), *args])
@@ -283,3 +284,47 @@ def test_registry_match_names_the_embedded_payload_and_nothing_for_noise():
     noise = evaluate.Outcome(0.5, 0.5, None, 300, colour_counts=rng.poisson(3, size=(b, r)))
     assert evaluate._registry_match(detector, noise, registry) is None
     assert evaluate._registry_match(detector, marked, []) is None
+
+
+def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe(
+        tmp_path, fake_corpus, monkeypatch):
+    monkeypatch.setattr("verify.human_speech.DEFAULT_ROOT", tmp_path / "no-human-speech")
+
+    class RecordingTTS(FakeTTS):
+        def __init__(self):
+            super().__init__()
+            self.deltas = []
+
+        def generate(self, text, *, voice, seed, processor_factory=None):
+            if processor_factory is not None:
+                self.deltas.append(processor_factory().config.delta)
+            return super().generate(text, voice=voice, seed=seed, processor_factory=processor_factory)
+
+    tts = RecordingTTS()
+    monkeypatch.setattr(evaluate, "load_eval_tts", lambda checkpoint: tts)
+    monkeypatch.setattr(evaluate, "make_detector", lambda spec: FakeDetector())
+    out = tmp_path / "report"
+    base = ["eval", "robustness", "--clips", "2", "--seconds", "1", "--out", str(out), "--corpus",
+            str(fake_corpus), "--attacks", "tierA/none", "--json"]
+    res = CliRunner().invoke(main, [*base, "--delta", "3"])
+    assert res.exit_code == 0, res.output
+    assert tts.deltas == [3.0, 3.0]
+    r = json.loads((out / "results.json").read_text())
+    assert r["settings"]["delta"] == 3.0
+    assert "green-list bias delta 3 instead of the product's" in (out / "report.md").read_text()
+
+    # Another strength does not reuse the marked clips (or their twins) made at delta 3.
+    res = CliRunner().invoke(main, [*base, "--delta", "2"])
+    assert res.exit_code == 0, res.output
+    assert tts.deltas == [3.0, 3.0, 2.0, 2.0]
+    r = json.loads((out / "results.json").read_text())
+    assert r["timing"]["clips_made"] == 4 and r["settings"]["delta"] == 2.0
+
+    # Without --delta: the product's strength, and no strength note in the report.
+    from synth.scheme import PRODUCT_CONFIG
+
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 0, res.output
+    assert tts.deltas[-1] == PRODUCT_CONFIG.delta
+    assert "Watermark strength" not in (out / "report.md").read_text()
+

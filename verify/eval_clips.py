@@ -144,13 +144,22 @@ class TextSource:
 
 
 def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed: int = 0,
-                    advance: Callable[[int], None] = lambda n=1: None) -> list[Clip]:
-    """`n` watermarked clips and their `n` no-watermark twins (same text, voice and seed)."""
+                    advance: Callable[[int], None] = lambda n=1: None,
+                    delta: float | None = None) -> list[Clip]:
+    """`n` watermarked clips and their `n` no-watermark twins (same text, voice and seed).
+
+    `delta` replaces the product's green-list bias (evaluation of the strength trade-off);
+    it is part of each clip's recipe, so cached clips of another strength are not reused.
+    """
+    import dataclasses
+
     from synth.scheme import scheme_for
     from watermark.processor import WatermarkLogitsProcessor
 
     key = eval_key()
     scheme = scheme_for(tts.codec)
+    if delta is not None:
+        scheme = dataclasses.replace(scheme, config=dataclasses.replace(scheme.config, delta=delta))
     voices = sorted(tts.voices)
     if not voices:
         from synth.tts import TTSError

@@ -33,10 +33,13 @@ def eval_group() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Selects texts, seeds and payloads.")
 @click.option("--perth", is_flag=True,
               help="Also run Resemble's Perth watermarker side by side (needs `resemble-perth`).")
+@click.option("--delta", type=float, default=None,
+              help="Evaluation only: mark the clips with this green-list bias instead of the "
+                   "product's (same green lists and detector), to measure the strength trade-off.")
 @click.option("--list-attacks", is_flag=True, help="Print every attack with its parameters and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def robustness_cmd(clips, controls, seconds_spec, attacks_spec, out, tts_ckpt, corpus_dir, workers, seed,
-                   perth, list_attacks, as_json) -> None:
+                   perth, delta, list_attacks, as_json) -> None:
     """Detection rate of watermarked TTS clips under the AudioSeal paper's attacks (Tier A) and
     strength sweeps (Tier B), against controls: unwatermarked TTS clips, codec round trips of
     held-out synthesizer speech (a stand-in for human speech), other synthesizers as they are.
@@ -71,9 +74,15 @@ def robustness_cmd(clips, controls, seconds_spec, attacks_spec, out, tts_ckpt, c
     attacks = select_attacks(attacks_spec)
     if tts_ckpt is not None and not Path(tts_ckpt).is_file():
         raise EvalError(f"no TTS checkpoint at {tts_ckpt}")
+    if delta is not None:  # a bad strength fails here, before the TTS loads
+        import dataclasses
+
+        from synth.scheme import PRODUCT_CONFIG
+
+        dataclasses.replace(PRODUCT_CONFIG, delta=delta)
     settings = RobustnessSettings(out=out, attacks=attacks, lengths=lengths, clips=clips, controls=controls,
                                   tts=tts_ckpt, corpus=corpus_dir, workers=workers, seed=seed, perth=perth,
-                                  command=_command_line(click.get_current_context().params))
+                                  delta=delta, command=_command_line(click.get_current_context().params))
     say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     summary = run_robustness(settings, progress=not as_json, say=say)
     if as_json:

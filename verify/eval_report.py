@@ -55,6 +55,9 @@ def render_markdown(res: dict, plot_names: list[str]) -> str:
       f"TTS: {res['tts']['checkpoint']} (sha256 {str(res['tts']['sha256'])[:12]}), codec "
       f"{res['tts']['codec']}; detector: {res['detector']['search_hypotheses']} alignment hypotheses "
       f"(Bonferroni-corrected p-values), evaluation key {res['detector']['key_id']}.\n")
+    if st.get("delta") is not None:
+        w(f"**Watermark strength:** the watermarked clips were made with green-list bias delta "
+          f"{st['delta']:g} instead of the product's (same green lists and detector).\n")
     if res["tts"].get("codec_mismatch"):
         w(f"**Warning:** {res['tts']['codec_mismatch']}\n")
     w("## What was measured\n")
