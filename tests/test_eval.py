@@ -5,6 +5,7 @@ The run uses a fake TTS (a 440 Hz tone when watermarked, noise otherwise), a fak
 neither the shipped TTS checkpoint nor real detection, and finishes in seconds.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,12 +183,17 @@ def fake_corpus(tmp_path):
     return root
 
 
-def test_tiny_run_writes_report_results_and_plots(tmp_path, fake_corpus, monkeypatch):
+def use_fakes(monkeypatch, tmp_path, tts) -> Path:
+    """The evaluation with `tts`, the fake detector and no human speech; returns --out."""
     monkeypatch.setattr("verify.human_speech.DEFAULT_ROOT", tmp_path / "no-human-speech")
-    tts = FakeTTS()
     monkeypatch.setattr(evaluate, "load_eval_tts", lambda checkpoint: tts)
     monkeypatch.setattr(evaluate, "make_detector", lambda spec: FakeDetector())
-    out = tmp_path / "report"
+    return tmp_path / "report"
+
+
+def test_tiny_run_writes_report_results_and_plots(tmp_path, fake_corpus, monkeypatch):
+    tts = FakeTTS()
+    out = use_fakes(monkeypatch, tmp_path, tts)
     args = ["eval", "robustness", "--clips", "2", "--seconds", "1,2", "--out", str(out), "--corpus",
             str(fake_corpus), "--attacks", "tierA/none,tierA/highpass-1500,tierB/mp3-16k", "--json"]
     res = CliRunner().invoke(main, args)
@@ -288,8 +294,6 @@ def test_registry_match_names_the_embedded_payload_and_nothing_for_noise():
 
 def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe(
         tmp_path, fake_corpus, monkeypatch):
-    monkeypatch.setattr("verify.human_speech.DEFAULT_ROOT", tmp_path / "no-human-speech")
-
     class RecordingTTS(FakeTTS):
         def __init__(self):
             super().__init__()
@@ -301,9 +305,7 @@ def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe
             return super().generate(text, voice=voice, seed=seed, processor_factory=processor_factory)
 
     tts = RecordingTTS()
-    monkeypatch.setattr(evaluate, "load_eval_tts", lambda checkpoint: tts)
-    monkeypatch.setattr(evaluate, "make_detector", lambda spec: FakeDetector())
-    out = tmp_path / "report"
+    out = use_fakes(monkeypatch, tmp_path, tts)
     base = ["eval", "robustness", "--clips", "2", "--seconds", "1", "--out", str(out), "--corpus",
             str(fake_corpus), "--attacks", "tierA/none", "--json"]
     res = CliRunner().invoke(main, [*base, "--delta", "3"])
