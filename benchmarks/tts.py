@@ -154,14 +154,10 @@ def main() -> None:
         tts = load_tts(args.tts, codec=codec)
     except (CodecError, TTSError) as exc:
         sys.exit(f"error: {exc}")
-    scheme = scheme_for(tts.codec)
-    overrides = {k: v for k, v in (("delta", args.delta), ("payload_delta", args.payload_delta))
-                 if v is not None}
-    if overrides:
-        try:
-            scheme = dataclasses.replace(scheme, config=dataclasses.replace(scheme.config, **overrides))
-        except ConfigError as exc:
-            sys.exit(f"error: {exc}")
+    try:
+        scheme = scheme_for(tts.codec).with_strength(args.delta, args.payload_delta)
+    except ConfigError as exc:
+        sys.exit(f"error: {exc}")
     key = WatermarkKey.from_bytes(bytes(range(32)))
     asr, spk = ASR(), Speaker()
     texts = sentences(1234, args.sentences, held_out=True)
@@ -232,9 +228,10 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rtf = t_gen / max(audio_s, 1e-9)
     print(f"\nreference TTS on {len(texts)} held-out sentences per voice ({tts.codec.name})")
-    if overrides:
-        print("watermark strength measured: " + ", ".join(f"{k} {v:g}" for k, v in overrides.items())
-              + f" (product: delta {PRODUCT_CONFIG.delta:g}, payload_delta {PRODUCT_CONFIG.payload_delta:g})")
+    if scheme.config != PRODUCT_CONFIG:
+        print(f"watermark strength measured: delta {scheme.config.delta:g}, payload_delta "
+              f"{scheme.config.payload_delta:g} (product: delta {PRODUCT_CONFIG.delta:g}, "
+              f"payload_delta {PRODUCT_CONFIG.payload_delta:g})")
     print(f"{'voice':16} {'WER synth':>9} {'WER ours':>9} {'ratio':>6} {'WER no-wm':>9} {'dWER%':>6} "
           f"{'dWER% 95% CI':>14} {'sim':>6} {'sim no-wm':>9} {'dsim':>6} {'green':>6} {'H/step':>7}")
     for voice, r in rows.items():

@@ -43,7 +43,7 @@ the payload scheme at delta 2). The 64-cluster map ships as
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from synth.codec import Codec
@@ -59,6 +59,15 @@ class Scheme:
     config: WatermarkConfig
     cluster_map: ClusterMap
     codebook: int
+
+    def with_strength(self, delta: float | None = None, payload_delta: float | None = None) -> Scheme:
+        """This scheme with another bias on the green list and/or the payload colours.
+
+        For measuring the strength trade-off: green lists, colours and detector stay the
+        same. Raises ConfigError for a bias out of range.
+        """
+        changes = {k: v for k, v in (("delta", delta), ("payload_delta", payload_delta)) if v is not None}
+        return replace(self, config=replace(self.config, **changes)) if changes else self
 
     def to_dict(self) -> dict:
         return {"name": SCHEME_NAME, "config": self.config.to_dict(),

@@ -330,3 +330,19 @@ def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe
     assert tts.deltas[-1] == PRODUCT_CONFIG.delta
     assert "Watermark strength" not in (out / "report.md").read_text()
 
+
+
+def test_scheme_with_strength_changes_only_the_biases():
+    from synth.scheme import PRODUCT_CONFIG, Scheme
+    from watermark.clusters import ClusterMap
+    from watermark.errors import ConfigError
+
+    base = Scheme(PRODUCT_CONFIG, ClusterMap.identity(1024), 0)
+    assert base.with_strength() is base
+    weaker = base.with_strength(delta=3.0)
+    assert weaker.config.delta == 3.0 and weaker.config.payload_delta == PRODUCT_CONFIG.payload_delta
+    assert weaker.cluster_map is base.cluster_map and weaker.codebook == 0
+    assert weaker.config.gamma == PRODUCT_CONFIG.gamma
+    assert base.with_strength(payload_delta=0.0).config.delta == PRODUCT_CONFIG.delta
+    with pytest.raises(ConfigError, match="delta must be in"):
+        base.with_strength(delta=-1.0)

@@ -151,15 +151,11 @@ def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed:
     `delta` replaces the product's green-list bias (evaluation of the strength trade-off);
     it is part of each clip's recipe, so cached clips of another strength are not reused.
     """
-    import dataclasses
-
     from synth.scheme import scheme_for
     from watermark.processor import WatermarkLogitsProcessor
 
     key = eval_key()
-    scheme = scheme_for(tts.codec)
-    if delta is not None:
-        scheme = dataclasses.replace(scheme, config=dataclasses.replace(scheme.config, delta=delta))
+    scheme = scheme_for(tts.codec).with_strength(delta=delta)
     voices = sorted(tts.voices)
     if not voices:
         from synth.tts import TTSError
