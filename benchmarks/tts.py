@@ -18,7 +18,6 @@ held-out voice) are reported too. Needs `pip install pocketsphinx resemblyzer
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import resource
 import sys
@@ -251,8 +250,8 @@ def main() -> None:
     if args.json_out:
         Path(args.json_out).write_text(json.dumps({"voices": rows, "unseen": unseen, "rtf": rtf,
                                                    "peak_rss_mb": peak_mb,
-                                                   "config": dataclasses.asdict(scheme.config)},
-                                                  indent=2, default=list) + "\n")
+                                                   "config": scheme.config.to_dict()},
+                                                  indent=2) + "\n")
 
 
 if __name__ == "__main__":
