@@ -7,7 +7,7 @@ Watermarked TTS clips (~5 s, held-out texts) are attacked and re-encoded; printe
 per attack and encoder: codebook-1 agreement with the codes the TTS sampled, and
 pair agreement (this frame and the one before both right), which is what an h = 1
 green list needs. Encoders: the codec's own, the shipped verifier encoder, and any
-verifier-encoder files given (e.g. one made by `voxseal train verifier --robust`).
+verifier-encoder files given (e.g. one made by `voxseal train verifier --specialist band`).
 The time-scale attack is left out (the verifier's scale search undoes it).
 Detection on 5 s clips needs a pair agreement of roughly 0.2 for p < 1e-3.
 """

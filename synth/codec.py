@@ -139,14 +139,19 @@ def load_codec(name: str | None = None, checkpoint: str | os.PathLike | None = N
     raise CodecError(f"unknown codec {name!r}; choose one of: {', '.join(CODECS)}")
 
 
-def load_robust_codec(name: str | None = None, checkpoint: str | os.PathLike | None = None
-                      ) -> Codec | None:
-    """The codec with its robust verifier-side encoder (trained on heavy filtering and
-    noise), or None where there is none (encodec-24k, or no `<stem>.robust.pt`)."""
+def load_specialist_codecs(names: Sequence[str], name: str | None = None,
+                           checkpoint: str | os.PathLike | None = None) -> dict[str, Codec]:
+    """The codec with each specialist verifier-side encoder of `names` shipped beside
+    its checkpoint (`<stem>.<specialist>.pt`, verify/specialists.py), by specialist
+    name; empty for encodec-24k or where none is shipped."""
     name = name or os.environ.get("VOXSEAL_CODEC") or DEFAULT_CODEC
     if name != "compact-16k":
-        return None
-    from synth.compact_codec import CompactCodec
+        return {}
+    from synth.compact_codec import CompactCodec, specialist_asset
 
-    codec = CompactCodec.load(checkpoint, verifier_encoder=True, robust=True)
-    return codec if codec.encoder is not None else None
+    paths = {s: specialist_asset(s, checkpoint) for s in names}
+    paths = {s: p for s, p in paths.items() if p.is_file()}
+    if not paths:
+        return {}
+    base = CompactCodec.load(checkpoint)  # one model for all: only their encoders differ
+    return {s: base.with_verifier_encoder(p) for s, p in paths.items()}

@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from synth.console import emit_json, fraction_bar, progress_bar
+from verify.specialists import SPECIALISTS
 
 
 class UsageError(click.UsageError):
@@ -164,8 +165,7 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     from synth.codec import load_codec
     from synth.codec_train import jsonl_logger
     from synth.corpus import read_corpus
-    from synth.decoder_train import DecoderTuneConfig, load_or_make_pool, tune_decoder
-    from synth.tts import load_tts
+    from synth.decoder_train import DecoderTuneConfig, tune_decoder
 
     read_corpus(corpus_dir, "train")
     if not Path(out).parent.is_dir():
@@ -191,10 +191,7 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
             load_verifier_encoder(verifier, codec.model, None)  # any decoder's, for these tokens
         except CodecError as exc:
             raise click.BadParameter(str(exc), param_hint="--verifier") from None
-    tts = load_tts(tts_checkpoint, codec=codec)
-    tts.threads = threads
-    with fraction_bar("sampling codes") as prog:
-        pool = load_or_make_pool(Path(out + ".pool.pt"), tts, corpus_dir, pool_seconds, seed, prog)
+    pool = _sampled_pool(out, tts_checkpoint, codec, corpus_dir, pool_seconds, seed, threads)
     try:
         with fraction_bar("tuning decoder") as prog:
             summary = tune_decoder(corpus_dir, codec_checkpoint, pool, out, cfg,
@@ -202,6 +199,18 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     except ValueError as exc:  # e.g. a resumable state of another codec, an empty pool
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(summary))
+
+
+def _sampled_pool(out: str, tts_checkpoint, codec, corpus_dir, seconds: float, seed: int,
+                  threads: int) -> list:
+    """Codes the TTS samples with the watermark on, cached as <out>.pool.pt."""
+    from synth.decoder_train import load_or_make_pool
+    from synth.tts import load_tts
+
+    tts = load_tts(tts_checkpoint, codec=codec)
+    tts.threads = threads
+    with fraction_bar("sampling codes") as prog:
+        return load_or_make_pool(Path(out + ".pool.pt"), tts, corpus_dir, seconds, seed, prog)
 
 
 @train.command("verifier")
@@ -214,17 +223,22 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
               help="The codec to tune for (default: the embedded compact-16k).")
 @click.option("--code-pool", type=click.Path(dir_okay=False, exists=True), default=None,
               help="TTS-sampled codes to learn from: the <out>.pool.pt that `train decoder` wrote.")
+@click.option("--tts-checkpoint", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Instead of --code-pool: sample the codes with this TTS (cached as <out>.pool.pt).")
+@click.option("--pool-seconds", type=click.FloatRange(min=10), default=900.0, show_default=True,
+              help="Seconds of codes to sample with --tts-checkpoint.")
 @click.option("--lr", type=click.FloatRange(min=1e-7, max=1e-1), default=None,
-              help="Learning rate (default 2e-4; 1e-4 with --robust). A second, lower-rate pass from "
-                   "--init sharpens the encoder.")
-@click.option("--robust", is_flag=True,
-              help="Train the robust encoder (heavy filtering, echo, noise; ship as <stem>.robust.pt).")
+              help="Learning rate (default 2e-4; 1e-4 with --specialist). A second, lower-rate pass "
+                   "from --init sharpens the encoder.")
+@click.option("--specialist", type=click.Choice(SPECIALISTS), default=None,
+              help="Train a specialist encoder for one family of heavy edits (ship as "
+                   "<stem>.<specialist>.pt; see verify/specialists.py).")
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Start from this verifier encoder (default: the codec's own encoder).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, lr, robust, init_path, seed,
-                       threads) -> None:
+def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, tts_checkpoint,
+                       pool_seconds, lr, specialist, init_path, seed, threads) -> None:
     """Tune the verifier-side encoder for re-encoding consistency (decoder untouched).
 
     Reproduce the shipped one (three passes, then copy runs/compact16k.verifier.pt3.pt to
@@ -240,20 +254,22 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, lr
           --init runs/compact16k.verifier.pt2.pt --lr 1.25e-5 --seed 2 --minutes 12 \\
           --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
 
-    The robust encoder (measured, not shipped; see verify/search.py):
+    The robust encoder (measured, not shipped; see verify/specialists.py):
 
     \b
-      voxseal train verifier --corpus data/corpus --out runs/robust.verifier.pt --robust \\
-          --init synth/assets/compact16k.verifier.pt --minutes 25 \\
+      voxseal train verifier --corpus data/corpus --out runs/robust.verifier.pt \\
+          --specialist robust --init synth/assets/compact16k.verifier.pt --minutes 25 \\
           --code-pool runs/compact16k.tuned.pt.pool.pt --threads 1
     """
     from synth.codec_train import jsonl_logger
     from synth.corpus import read_corpus
-    from verify.encoder_train import VerifierTrainConfig, train_verifier_encoder
+    from verify.encoder_train import VerifierTrainConfig, specialist_config, train_verifier_encoder
 
     read_corpus(corpus_dir, "train")
     if not Path(out).parent.is_dir():
         raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
+    if code_pool and tts_checkpoint:
+        raise click.UsageError("give --code-pool or --tts-checkpoint, not both")
     pool = None
     if code_pool:
         from synth.decoder_train import read_pool
@@ -262,11 +278,15 @@ def train_verifier_cmd(corpus_dir, out, minutes, codec_checkpoint, code_pool, lr
             pool = read_pool(Path(code_pool))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--code-pool") from None
+    elif tts_checkpoint:
+        from synth.codec import load_codec
+
+        pool = _sampled_pool(out, tts_checkpoint, load_codec("compact-16k", codec_checkpoint), corpus_dir,
+                             pool_seconds, seed, threads)
     with fraction_bar("training verifier encoder") as prog:
         cfg = VerifierTrainConfig(minutes=minutes, seed=seed, threads=threads, init=init_path)
-        if robust:
-            cfg = replace(cfg, robust=True, mild_only=False, clean_probability=0.35,
-                          lossy_probability=0.1, lr=1e-4)
+        if specialist:
+            cfg = specialist_config(cfg, specialist)
         if lr is not None:
             cfg = replace(cfg, lr=lr)
         summary = train_verifier_encoder(corpus_dir, out, cfg,

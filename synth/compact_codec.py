@@ -41,7 +41,12 @@ from encodec.quantization.core_vq import EuclideanCodebook  # noqa: E402
 
 ASSET = Path(__file__).parent / "assets" / "compact16k.pt"
 VERIFIER_ASSET = Path(__file__).parent / "assets" / "compact16k.verifier.pt"
-ROBUST_ASSET = Path(__file__).parent / "assets" / "compact16k.robust.pt"
+
+
+def specialist_asset(name: str, checkpoint: str | os.PathLike | None = None) -> Path:
+    """Where a specialist verifier encoder is shipped: `<checkpoint stem>.<name>.pt`."""
+    path = Path(checkpoint) if checkpoint else ASSET
+    return path.with_name(f"{path.stem}.{name}.pt")
 _VERIFIER_FORMAT = "voxseal-verifier-encoder-1"
 
 
@@ -347,24 +352,30 @@ class CompactCodec(Codec):
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None = None,
-             verifier_encoder: str | os.PathLike | bool | None = None, *, robust: bool = False
-             ) -> CompactCodec:
+             verifier_encoder: str | os.PathLike | bool | None = None) -> CompactCodec:
         """Load the codec; `verifier_encoder=True` uses the one shipped beside the
-        checkpoint (`<stem>.verifier.pt`, or with `robust` the robust one,
-        `<stem>.robust.pt`) when present, a path uses that file, None/False the codec's
-        own encoder."""
+        checkpoint (`<stem>.verifier.pt`) when present, a path uses that file, None/False
+        the codec's own encoder."""
         path = Path(checkpoint) if checkpoint else ASSET
         model, blob = load_model(path)
         sha = sha256_file(path)
         encoder = None
         if verifier_encoder is True:
-            candidate = path.with_name(path.stem + (".robust.pt" if robust else ".verifier.pt"))
+            candidate = specialist_asset("verifier", path)
             if candidate.is_file():
                 encoder = load_verifier_encoder(candidate, model, sha)
         elif verifier_encoder:
             encoder = load_verifier_encoder(verifier_encoder, model, sha)
         codec = cls(model, sha, encoder)
         codec._token_space = blob_token_space(blob)
+        return codec
+
+    def with_verifier_encoder(self, path: str | os.PathLike) -> CompactCodec:
+        """This codec (same model and decoder, not a copy) encoding with the verifier-side
+        encoder in `path`, which must have been tuned for this checkpoint."""
+        codec = CompactCodec(self.model, self.checkpoint_sha256,
+                             load_verifier_encoder(path, self.model, self.checkpoint_sha256))
+        codec._token_space = self._token_space
         return codec
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:

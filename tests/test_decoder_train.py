@@ -88,20 +88,30 @@ def test_verifier_encoder_training_runs_resumes_and_binds_to_its_codec(tmp_path,
     assert records[1]["event"] == "resumed" and records[1]["step"] == 8
 
 
-def test_robust_encoder_starts_from_init_and_its_edits_keep_length(tmp_path, tone_corpus, base):
+def test_specialist_encoders_start_from_init_and_their_edits_keep_length(tmp_path, tone_corpus, base):
     import random
 
     import numpy as np
 
     from synth.compact_codec import load_verifier_encoder
     from synth.fileio import sha256_file
-    from verify.encoder_train import VerifierTrainConfig, _robust_pool, train_verifier_encoder
+    from verify.encoder_train import (
+        SPECIALIST_EDITS,
+        VerifierTrainConfig,
+        specialist_config,
+        train_verifier_encoder,
+    )
+    from verify.specialists import SPECIALISTS
 
+    assert set(SPECIALIST_EDITS) == set(SPECIALISTS)  # every searched specialist can be trained
     x = (np.sin(np.arange(8000) * 0.07) * 0.2).astype(np.float32)
     rng = random.Random(0)
-    for name, edit in _robust_pool():
-        y = edit(x, 16_000, rng)
-        assert len(y) >= len(x) and np.isfinite(y).all(), name
+    for specialist, pool in SPECIALIST_EDITS.items():
+        for name, edit in pool():
+            y = edit(x, 16_000, rng)
+            assert len(y) >= len(x) and np.isfinite(y).all(), (specialist, name)
+    with pytest.raises(ValueError, match="unknown specialist"):
+        specialist_config(VerifierTrainConfig(), "reverb")
     model, _ = load_model(base)
     first = tmp_path / "v.pt"
     cfg = VerifierTrainConfig(minutes=5, batch_size=4, segment_frames=25, max_steps=2, threads=1)
@@ -112,11 +122,13 @@ def test_robust_encoder_starts_from_init_and_its_edits_keep_length(tmp_path, ton
     a = load_verifier_encoder(first, model, sha256_file(base)).state_dict()
     b = load_verifier_encoder(same, model, sha256_file(base)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # zero steps from init: the init itself
-    robust = tmp_path / "r.pt"
+    band = tmp_path / "band.pt"
     records = []
-    train_verifier_encoder(tone_corpus, robust, VerifierTrainConfig(
-        minutes=5, batch_size=4, segment_frames=25, max_steps=6, threads=1, init=str(first), robust=True,
-        mild_only=False, clean_probability=0.0, lossy_probability=0.0), base, log=records.append)
+    cfg = specialist_config(VerifierTrainConfig(minutes=5, batch_size=4, segment_frames=25, max_steps=6,
+                                                threads=1, init=str(first)), "band")
+    assert (cfg.specialist, cfg.clean_probability, cfg.mild_only) == ("band", 0.0, False)
+    train_verifier_encoder(tone_corpus, band, replace(cfg, lossy_probability=0.0), base,
+                           log=records.append)
     assert sum("ce" in r for r in records) >= 1 and records[-1]["steps"] == 6
 
 
@@ -221,3 +233,24 @@ def test_train_decoder_verifier_lr_needs_a_verifier(tmp_path, tone_corpus):
                                     "--consistency-weight", "0"])
     assert res.exit_code == 2 and "needs --consistency-weight > 0" in res.output
     assert not (tmp_path / "o.pt.pool.pt").exists()
+
+
+def test_train_verifier_samples_its_code_pool_with_a_tts(tmp_path, tone_corpus):
+    from click.testing import CliRunner
+
+    from cli import main
+    from synth.compact_codec import VERIFIER_ASSET
+    from synth.decoder_train import read_pool
+    from synth.tts import DEFAULT_CHECKPOINT as TTS_ASSET
+
+    out = tmp_path / "band.pt"
+    base = ["train", "verifier", "--corpus", str(tone_corpus), "--out", str(out), "--threads", "1"]
+    res = CliRunner().invoke(main, [*base, "--tts-checkpoint", str(TTS_ASSET), "--code-pool",
+                                    str(VERIFIER_ASSET)])
+    assert res.exit_code == 2 and "not both" in res.output and not out.exists()
+    res = CliRunner().invoke(main, [*base, "--tts-checkpoint", str(TTS_ASSET), "--pool-seconds", "10",
+                                    "--specialist", "band", "--init", str(VERIFIER_ASSET),
+                                    "--minutes", "0.05"])
+    assert res.exit_code == 0, res.output
+    pool = read_pool(tmp_path / "band.pt.pool.pt")
+    assert sum(c.shape[-1] for c in pool) >= 10 * 50 and out.is_file()

@@ -224,39 +224,78 @@ def test_weighted_bonferroni_weights_sum_to_one():
         SearchPlan(primary_weight=1.0)
 
 
-def test_robust_plan_adds_one_encoder_family_at_scale_one():
-    plan = SearchPlan(robust=True)
+def test_each_specialist_adds_one_encoder_family_at_scale_one():
+    plan = SearchPlan(specialists=("band", "noise"))
     stages = list(plan.stages(320))
-    assert [len(s) for s in stages] == [1, 3, 4, 4, 4, 4, 4] and plan.count() == 24
-    assert {h.encoder for h in stages[2]} == {"robust"} and {h.scale for h in stages[2]} == {1.0}
-    assert all(h.encoder == "verifier" for s in stages[:2] + stages[3:] for h in s)
-    assert [h.undo for h in stages[3] + stages[4]] == ["echo"] * 4 + ["smoothing"] * 4
-    assert {h.scale for h in stages[3] + stages[4]} == {1.0}
+    assert [len(s) for s in stages] == [1, 3, 4, 4, 4, 4, 4, 4] and plan.count() == 28
+    assert [{h.encoder for h in s} for s in stages[2:4]] == [{"band"}, {"noise"}]
+    assert {h.scale for h in stages[2] + stages[3]} == {1.0}
+    assert all(h.encoder == "verifier" for s in stages[:2] + stages[4:] for h in s)
+    assert [h.undo for h in stages[4] + stages[5]] == ["echo"] * 4 + ["smoothing"] * 4
     assert plan.hypotheses(320) == [h for s in stages for h in s]
     n = plan.count()
     assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
-    assert stages[2][0].to_dict()["encoder"] == "robust"
-    with pytest.raises(ValueError, match="robust_codec"):
+    assert stages[2][0].to_dict()["encoder"] == "band"
+    with pytest.raises(ValueError, match="specialist_codecs"):
         detect_audio(np.zeros(16_000, np.float32), load_codec(verifier=True),
                      scheme_for(load_codec()), [WatermarkKey.generate()], plan)
+    for bad in (("reverb",), ("band", "band")):
+        with pytest.raises(ValueError, match="specialists must be"):
+            SearchPlan(specialists=bad)
 
 
-def test_robust_codec_loads_beside_the_checkpoint_only(tmp_path):
-    from synth.codec import load_robust_codec
+def test_specialist_codecs_load_beside_the_checkpoint_only(tmp_path):
+    from synth.codec import load_specialist_codecs
     from synth.compact_codec import ASSET, VERIFIER_ASSET
     from verify.verifier import Verifier
 
-    assert load_robust_codec("encodec-24k") is None
+    assert load_specialist_codecs(["band"], "encodec-24k") == {}
     ckpt = tmp_path / "c.pt"
     ckpt.write_bytes(ASSET.read_bytes())
-    assert load_robust_codec(None, ckpt) is None  # no c.robust.pt beside it
-    (tmp_path / "c.robust.pt").write_bytes(VERIFIER_ASSET.read_bytes())  # any encoder bound to c
-    robust = load_robust_codec(None, ckpt)
-    assert robust is not None and robust.info()["verifier_encoder"]
+    assert load_specialist_codecs(["band", "noise"], None, ckpt) == {}  # none beside it
+    (tmp_path / "c.band.pt").write_bytes(VERIFIER_ASSET.read_bytes())  # any encoder bound to c
+    found = load_specialist_codecs(["band", "noise"], None, ckpt)
+    assert list(found) == ["band"] and found["band"].info()["verifier_encoder"]
     v = Verifier([WatermarkKey.generate()], codec=load_codec(None, ckpt, verifier=True),
-                 robust_codec=robust)
-    assert v.plan.robust and v.plan.count() == 24
-    assert not Verifier([WatermarkKey.generate()]).plan.robust  # none is shipped
+                 specialist_codecs=found)
+    assert v.plan.specialists == ("band",) and v.plan.count() == 24
+
+
+def test_a_specialist_is_tried_only_on_clips_that_show_its_edit():
+    from synth import edits as E
+    from synth.audio import load_audio
+    from synth.compact_codec import ASSET
+    from verify.specialists import applies, shows_high_cut, shows_low_cut, shows_noise
+
+    codec = load_codec(verifier=True)
+    x, _ = load_audio(ASSET.with_name("sample.wav"), codec.sample_rate)
+    assert not (shows_low_cut(x, 16_000) or shows_high_cut(x, 16_000) or shows_noise(x, 16_000))
+    assert shows_low_cut(E.highpass(1500)(x, 16_000), 16_000)
+    assert shows_low_cut(E.bandpass(500, 5000)(x, 16_000), 16_000)
+    assert shows_high_cut(E.lowpass(500)(x, 16_000), 16_000)
+    assert shows_noise(E.white_noise_std(0.05, 0)(x, 16_000), 16_000)
+    assert not shows_low_cut(np.zeros(16_000, np.float32), 16_000)
+    with pytest.raises(ValueError, match="unknown specialist"):
+        applies("reverb", x, 16_000)
+    # the gate closed, the family counts as p = 1 and the verifier's own analysis decides
+    plan = SearchPlan(specialists=("band",))
+    key = WatermarkKey.generate()
+    scheme = scheme_for(codec)
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(codec, name)
+
+        def offset_encoder(self, *a):
+            seen.append(a)
+            return codec.offset_encoder(*a)
+
+    td = detect_audio(x, codec, scheme, [key], plan, early_stop=False, specialist_codecs={"band": Spy()})
+    assert seen == [] and td.hypotheses == plan.count()
+    detect_audio(E.highpass(1500)(x, 16_000), codec, scheme, [key], plan, early_stop=False,
+                 specialist_codecs={"band": Spy()})
+    assert len(seen) == 1
 
 
 def test_screen_settings_are_validated_and_apply_to_long_clips_only():

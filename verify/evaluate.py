@@ -60,16 +60,17 @@ class Detector:
     """The product's detection (verify.verifier.detect_audio) with the evaluation key."""
 
     def __init__(self, spec: dict) -> None:
-        from synth.codec import load_codec, load_robust_codec
+        from synth.codec import load_codec, load_specialist_codecs
         from synth.scheme import scheme_for
         from verify.eval_clips import eval_key
         from verify.search import SearchPlan
+        from verify.specialists import SPECIALISTS
 
         self.codec = load_codec(spec.get("codec"), verifier=True)
-        self.robust_codec = load_robust_codec(spec.get("codec"))
+        self.specialist_codecs = load_specialist_codecs(SPECIALISTS, spec.get("codec"))
         self.scheme = scheme_for(self.codec)
         self.keys = [eval_key()]
-        self.plan = SearchPlan(robust=self.robust_codec is not None)
+        self.plan = SearchPlan(specialists=tuple(self.specialist_codecs))
         self.threshold = float(spec.get("threshold", min(ALPHAS)))
 
     @property
@@ -78,9 +79,11 @@ class Detector:
                 "threshold": self.threshold, "keys": [k.key_id for k in self.keys],
                 "registry_size": REGISTRY_SIZE}
         if self.codec.name == "compact-16k":
-            from synth.compact_codec import ROBUST_ASSET, VERIFIER_ASSET
+            from synth.compact_codec import VERIFIER_ASSET, specialist_asset
 
-            for name, path in (("verifier_encoder", VERIFIER_ASSET), ("robust_encoder", ROBUST_ASSET)):
+            paths = {"verifier_encoder": VERIFIER_ASSET,
+                     **{f"{s}_encoder": specialist_asset(s) for s in self.specialist_codecs}}
+            for name, path in paths.items():
                 if path.is_file():
                     info[name] = hashlib.sha256(path.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -96,7 +99,7 @@ class Detector:
         if len(wav) < 2 * self.codec.hop_length:
             return Outcome(1.0, 1.0, None, 0, None)
         td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, threshold=self.threshold,
-                          robust_codec=self.robust_codec)
+                          specialist_codecs=self.specialist_codecs)
         d = td.detection
         return Outcome(td.p_value, d.raw_p_value, d.payload, d.n_units, td.hypothesis.to_dict(),
                        td.primary_raw_p_value, d.colour_counts)

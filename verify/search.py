@@ -21,6 +21,7 @@ import numpy as np
 from synth.audio import resample
 from verify.echo import find_echo, remove_echo
 from verify.smoothing import find_box_filter, undo_box_filter
+from verify.specialists import SPECIALISTS
 
 UNDOABLE = ("echo", "smoothing")  # edits a hypothesis can find in a clip and undo (undo_edit)
 
@@ -30,7 +31,7 @@ class Hypothesis:
     scale: float  # the clip was played `scale` times faster; undone by resampling
     offset: int  # samples of silence prepended (sub-frame alignment)
     polarity: int  # +1 or -1
-    encoder: str = "verifier"  # which verifier-side encoder re-tokenises: "verifier" | "robust"
+    encoder: str = "verifier"  # which verifier-side encoder re-tokenises: "verifier" or a specialist
     undo: str | None = None  # an edit found in the clip and undone first: see UNDOABLE
 
     def apply(self, x: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -70,21 +71,17 @@ class SearchPlan:
     starts after its first `screen_seconds` (a marked clip spliced after unmarked audio)
     is missed. `screen_seconds=None` turns it off.
 
-    With `robust`, the clip at scale 1 is also re-tokenised, at every offset, by a
-    robust verifier encoder (`<codec stem>.robust.pt`, `voxseal train verifier
-    --robust`: heavy filtering, echo and noise). None is shipped: the one trained here
-    (25 min) raised codebook-1 pair agreement with the sampled codes under band-pass
-    from 0.015 to 0.159, high-pass 0.016 to 0.118, smoothing 0.055 to 0.135, but that is
-    still too little for p < 1e-3 on 5 s clips: Tier A mean TPR at 1e-3 0.521 with it
-    against 0.514 without (benchmarks/results/robust-encoder/), for one more analysis
-    per clip and a larger correction.
+    For each specialist encoder in `specialists` (verify/specialists.py: one trained on a
+    family of heavy edits, e.g. band-limiting filters), the clip at scale 1 is also
+    re-tokenised by it at every offset, when the clip shows that family's trace (the
+    specialist's gate; otherwise the family counts as p = 1, like an undo family).
     """
 
     scales: tuple[float, ...] = (1.0, 1.25, 0.8)
     offset_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     polarities: tuple[int, ...] = (1,)
     primary_weight: float = 0.5
-    robust: bool = False
+    specialists: tuple[str, ...] = ()
     undo: tuple[str, ...] = ("echo", "smoothing")
     screen_seconds: float | None = 5.0
     screen_p: float = 1e-2
@@ -95,6 +92,10 @@ class SearchPlan:
         unknown = set(self.undo) - set(UNDOABLE)
         if unknown:
             raise ValueError(f"cannot undo {sorted(unknown)}; choose from {sorted(UNDOABLE)}")
+        unknown = set(self.specialists) - set(SPECIALISTS)
+        if unknown or len(set(self.specialists)) != len(self.specialists):
+            raise ValueError(f"specialists must be distinct names from {list(SPECIALISTS)}, "
+                             f"got {list(self.specialists)}")
         if self.primary_weight == 1.0 and self.count() > 1:
             raise ValueError("primary_weight 1 leaves no error budget for the other hypotheses")
         if self.screen_seconds is not None and self.screen_seconds <= 0:
@@ -107,8 +108,8 @@ class SearchPlan:
 
     def stages(self, hop_length: int) -> Iterator[list[Hypothesis]]:
         """The hypotheses in batches of one analysis each, most likely first: the clip as
-        it is alone, then the rest of its scale, the robust encoder at that scale, the
-        clip with each edit of `undo` undone, then one further scale at a time."""
+        it is alone, then the rest of its scale, each specialist encoder at that scale,
+        the clip with each edit of `undo` undone, then one further scale at a time."""
         offsets = [int(round(f * hop_length)) for f in self.offset_fractions]
 
         def group(scale: float, encoder: str = "verifier", undo: str | None = None) -> list[Hypothesis]:
@@ -118,8 +119,8 @@ class SearchPlan:
         yield first[:1]
         if len(first) > 1:
             yield first[1:]
-        if self.robust:
-            yield group(self.scales[0], "robust")
+        for name in self.specialists:
+            yield group(self.scales[0], name)
         for edit in self.undo:
             yield group(self.scales[0], undo=edit)
         for scale in self.scales[1:]:
@@ -132,7 +133,7 @@ class SearchPlan:
         return int(self.screen_seconds * sample_rate)
 
     def count(self) -> int:
-        families = len(self.scales) + self.robust + len(self.undo)
+        families = len(self.scales) + len(self.specialists) + len(self.undo)
         return families * len(self.offset_fractions) * len(self.polarities)
 
     def multiplier(self, first: bool) -> float:
@@ -145,7 +146,7 @@ class SearchPlan:
     @classmethod
     def quick(cls) -> SearchPlan:
         """No search: the clip as it is (one hypothesis)."""
-        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,), primary_weight=1.0, robust=False,
+        return cls(scales=(1.0,), offset_fractions=(0.0,), polarities=(1,), primary_weight=1.0,
                    undo=())
 
 

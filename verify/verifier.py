@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from synth.audio import AudioError, load_audio
-from synth.codec import Codec, load_codec, load_robust_codec
+from synth.codec import Codec, load_codec, load_specialist_codecs
 from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import DEFAULT_THRESHOLD, FileResult
 from verify.search import Hypothesis, SearchPlan, undo_edit
+from verify.specialists import SPECIALISTS, applies
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 
@@ -44,7 +45,7 @@ class _HypothesisTokens:
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
         """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
-        this clip (an undo family whose edit the clip does not show)."""
+        this clip (an undo family or a specialist whose edit the clip does not show)."""
         out: dict[int, np.ndarray] = {}
         groups: dict[tuple[str, float, int, str | None], list[int]] = {}
         for i, h in enumerate(stage):
@@ -67,25 +68,30 @@ class _HypothesisTokens:
             y = undo_edit(undo, y, codec.sample_rate, codec.hop_length)
             if y is None:
                 return None
+        if encoder != "verifier" and not applies(encoder, y, codec.sample_rate):
+            return None
         return codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
 
 
 def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
                  plan: SearchPlan | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 early_stop: bool = True, robust_codec: Codec | None = None) -> TokenDetection:
+                 early_stop: bool = True, specialist_codecs: dict[str, Codec] | None = None
+                 ) -> TokenDetection:
     """Search alignments of `wav` (float32 [N] at codec rate) and detect under every key.
 
     The p-value is corrected for all hypotheses of `plan` (weighted Bonferroni, see
     verify.search) times all keys, even when the search stops early because the
-    corrected p-value is already below `threshold`. A plan with robust hypotheses needs
-    `robust_codec` (the codec with the robust verifier encoder: `load_robust_codec`).
+    corrected p-value is already below `threshold`. A plan with specialists needs their
+    codecs in `specialist_codecs` (`synth.codec.load_specialist_codecs`).
     """
     plan = plan or SearchPlan()
-    if plan.robust and robust_codec is None:
-        raise ValueError("this search plan has robust-encoder hypotheses: pass robust_codec")
+    codecs = {"verifier": codec, **(specialist_codecs or {})}
+    missing = [name for name in plan.specialists if name not in codecs]
+    if missing:
+        raise ValueError(f"this search plan has specialist hypotheses {missing}: pass their codecs "
+                         "in specialist_codecs")
     total = plan.count() * len(keys)
     best: TokenDetection | None = None
-    codecs = {"verifier": codec, "robust": robust_codec}
     n_books = max(scheme.config.codebooks) + 1
     encode = _HypothesisTokens(codecs, wav, plan, n_books)
     head = plan.screens(wav.shape[-1], codec.sample_rate)
@@ -118,22 +124,23 @@ class Verifier:
                  scheme: Scheme | None = None, home=None, trust_pem: str | None = None,
                  threshold: float = DEFAULT_THRESHOLD, plan: SearchPlan | None = None,
                  max_seconds: float = DEFAULT_MAX_SECONDS, window_seconds: float = 2.0,
-                 robust_codec: Codec | None = None) -> None:
-        """With no `codec`, the default codec with its verifier encoder, and its robust
-        encoder (searched too) when shipped; with no `plan`, the default search."""
+                 specialist_codecs: dict[str, Codec] | None = None) -> None:
+        """With no `codec`, the default codec with its verifier encoder, and the specialist
+        encoders shipped beside it (searched too); with no `plan`, the default search."""
         if not keys:
             raise ValueError("no watermark keys to verify with")
         self.keys = keys
         if codec is None:
             codec = load_codec(verifier=True)
-            robust_codec = robust_codec or load_robust_codec()
+            if specialist_codecs is None:
+                specialist_codecs = load_specialist_codecs(SPECIALISTS)
         self.codec = codec
-        self.robust_codec = robust_codec
+        self.specialist_codecs = specialist_codecs or {}
         self.scheme = scheme or scheme_for(self.codec)
         self.home = home
         self.trust_pem = trust_pem
         self.threshold = threshold
-        self.plan = plan or SearchPlan(robust=robust_codec is not None)
+        self.plan = plan or SearchPlan(specialists=tuple(self.specialist_codecs))
         self.max_seconds = max_seconds
         self.window_seconds = window_seconds
 
@@ -206,7 +213,7 @@ class Verifier:
             result.seconds = round(time.perf_counter() - started, 3)
             return result
         td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, self.threshold,
-                          robust_codec=self.robust_codec if self.plan.robust else None)
+                          specialist_codecs=self.specialist_codecs)
         det = td.detection
         result.p_value = td.p_value
         result.watermarked = td.p_value < self.threshold

@@ -1,0 +1,88 @@
+"""Specialist verifier encoders, and the gates that say when a clip calls for one.
+
+The verifier encoder (synth/assets/compact16k.verifier.pt) is tuned for mild edits:
+after AudioSeal's band-pass, high-pass and low-pass filters it recovers almost no
+codebook-1 pair (0.01-0.11, benchmarks/results/tts-corpus240/attack-agreement.txt),
+because it reads the codes mostly from the band those filters remove. One encoder
+trained on every heavy edit at once (`robust`, measured, not shipped) reads filtered
+audio somewhat better and clean audio worse. A specialist is trained on one family
+of edits only (`voxseal train verifier --specialist NAME`, verify/encoder_train.py)
+and is searched only on clips that show that family's trace, which the gate reads
+from the audio alone (no key):
+
+- `band`: little energy below 300 Hz (AudioSeal's band-pass 500-5000 Hz and high-pass
+  1500 Hz leave the 50-300 Hz band 45-55 and 100+ dB below the strongest band; speech
+  as it is: within 8 dB on our TTS and the corpus' voices).
+- `lowpass`: little energy in 1-4 kHz (the 500 Hz low-pass leaves it 75-90 dB down;
+  speech: within 15 dB).
+- `noise`: a high noise floor: the 10th percentile of 20 ms frame energies within
+  20 dB of the 90th (AudioSeal's pink and white noise: 6-11 dB; speech with pauses,
+  clean or after any other Tier A edit: 30-47 dB; an echo fills the pauses, 16-40 dB).
+- `robust`: every heavy edit (kept for comparison; its gate is always open).
+
+A gate only saves work: every specialist the plan holds is counted in the multiple-
+test correction whether its gate opens or not (verify/search.py), so a gate that
+opens on the wrong clip costs one analysis, never a false detection.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+LOW_CUT_DB = 25.0  # 50-300 Hz this far below the strongest band: a high-pass / band-pass
+HIGH_CUT_DB = 40.0  # 1-4 kHz this far below the strongest band: a low-pass
+NOISE_RANGE_DB = 20.0  # frame-energy range (90th - 10th percentile) below this: a noise floor
+_BANDS = ((50.0, 300.0), (300.0, 1000.0), (1000.0, 4000.0), (4000.0, 7800.0))
+
+
+def band_levels_db(y: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Energy of `y` [N] in each of _BANDS, in dB below the strongest of them ([4], <= 0)."""
+    from scipy.signal import welch  # here: the CLI imports this module for SPECIALISTS
+
+    y = np.asarray(y, dtype=np.float64)
+    freqs, power = welch(y, sample_rate, nperseg=min(1024, len(y)))
+    level = np.array([power[(freqs >= lo) & (freqs < min(hi, sample_rate / 2))].sum()
+                      for lo, hi in _BANDS])
+    db = 10 * np.log10(level + 1e-20)
+    return db - db.max()
+
+
+def frame_range_db(y: np.ndarray, sample_rate: int) -> float:
+    """90th minus 10th percentile of the energies of 20 ms frames of `y` [N], in dB."""
+    n = sample_rate // 50
+    frames = np.asarray(y, dtype=np.float64)[: len(y) // n * n].reshape(-1, n)
+    energy = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
+    return float(np.percentile(energy, 90) - np.percentile(energy, 10))
+
+
+def _audible(y: np.ndarray, sample_rate: int) -> bool:
+    return len(y) >= sample_rate // 10 and bool(np.any(y))
+
+
+def shows_low_cut(y: np.ndarray, sample_rate: int) -> bool:
+    return _audible(y, sample_rate) and band_levels_db(y, sample_rate)[0] < -LOW_CUT_DB
+
+
+def shows_high_cut(y: np.ndarray, sample_rate: int) -> bool:
+    return _audible(y, sample_rate) and band_levels_db(y, sample_rate)[2] < -HIGH_CUT_DB
+
+
+def shows_noise(y: np.ndarray, sample_rate: int) -> bool:
+    return _audible(y, sample_rate) and frame_range_db(y, sample_rate) < NOISE_RANGE_DB
+
+
+GATES: dict[str, Callable[[np.ndarray, int], bool]] = {
+    "band": shows_low_cut,
+    "lowpass": shows_high_cut,
+    "noise": shows_noise,
+    "robust": lambda y, sample_rate: True,
+}
+SPECIALISTS = tuple(GATES)
+
+
+def applies(name: str, y: np.ndarray, sample_rate: int) -> bool:
+    """Whether the clip `y` [N] shows the edit the specialist `name` was trained for."""
+    if name not in GATES:
+        raise ValueError(f"unknown specialist encoder {name!r}; choose from {', '.join(SPECIALISTS)}")
+    return GATES[name](y, sample_rate)
