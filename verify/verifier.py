@@ -16,7 +16,7 @@ from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import DEFAULT_THRESHOLD, FileResult
 from verify.search import Hypothesis, SearchPlan, undo_edit
-from verify.specialists import SPECIALISTS, applies
+from verify.specialists import SPECIALISTS, applies, clip_traits
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 
@@ -42,6 +42,7 @@ class _HypothesisTokens:
         self.codecs, self.wav, self.n_codebooks = codecs, wav, n_codebooks
         self.max_offset = max(h.offset for h in plan.hypotheses(codecs["verifier"].hop_length))
         self._encoders: dict[tuple[str, float, int, str | None], object] = {}
+        self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
         """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
@@ -68,8 +69,11 @@ class _HypothesisTokens:
             y = undo_edit(undo, y, codec.sample_rate, codec.hop_length)
             if y is None:
                 return None
-        if encoder != "verifier" and not applies(encoder, y, codec.sample_rate):
-            return None
+        if encoder != "verifier":
+            if self._traits is None:
+                self._traits = clip_traits(y, codec.sample_rate)
+            if not applies(encoder, self._traits):
+                return None
         return codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
 
 
