@@ -382,6 +382,8 @@ def test_alignment_note_says_what_the_search_undid():
     assert alignment_note(Hypothesis(1.0, 0, 1, undo="echo").to_dict()) == " [echo removed]"
     assert alignment_note(Hypothesis(1.0, 0, -1, undo="smoothing").to_dict()) == \
         " [smoothing undone, inverted]"
+    assert alignment_note(Hypothesis(1.0, 160, 1, encoder="band").to_dict()) == \
+        " [read by the band specialist, shifted 160 samples]"
 
 
 def test_the_shipped_band_specialist_finds_the_mark_after_a_band_pass():

@@ -75,7 +75,8 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
     Each file (any format ffmpeg reads; directories are searched) is resampled to
     the codec's rate, re-encoded under a search over sub-frame offsets and speed
     changes (and with an echo or a smoothing filter undone where the clip shows
-    one), and tested under every key of the home's keyring with an exact p-value
+    one, and read by a specialist encoder where it shows band-limiting filters or
+    heavy noise), and tested under every key of the home's keyring with an exact p-value
     corrected for every hypothesis (verify/search.py). The decoded payload is looked
     up in the registry and the embedded C2PA manifest is validated.
 
@@ -143,6 +144,8 @@ def alignment_note(hypothesis: dict | None) -> str:
     if hypothesis.get("undo"):
         parts.append({"echo": "echo removed", "smoothing": "smoothing undone"}.get(
             hypothesis["undo"], f"{hypothesis['undo']} undone"))
+    if hypothesis.get("encoder", "verifier") != "verifier":
+        parts.append(f"read by the {hypothesis['encoder']} specialist")
     if hypothesis.get("offset_samples"):
         parts.append(f"shifted {hypothesis['offset_samples']} samples")
     if hypothesis.get("polarity", 1) < 0:
