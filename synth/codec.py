@@ -147,9 +147,9 @@ def load_specialist_codecs(names: Sequence[str], name: str | None = None,
     name = name or os.environ.get("VOXSEAL_CODEC") or DEFAULT_CODEC
     if name != "compact-16k":
         return {}
-    from synth.compact_codec import CompactCodec, specialist_asset
+    from synth.compact_codec import CompactCodec, encoder_asset
 
-    paths = {s: specialist_asset(s, checkpoint) for s in names}
+    paths = {s: encoder_asset(s, checkpoint) for s in names}
     paths = {s: p for s, p in paths.items() if p.is_file()}
     if not paths:
         return {}

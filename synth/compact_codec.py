@@ -40,13 +40,16 @@ from encodec.quantization import ResidualVectorQuantizer  # noqa: E402
 from encodec.quantization.core_vq import EuclideanCodebook  # noqa: E402
 
 ASSET = Path(__file__).parent / "assets" / "compact16k.pt"
-VERIFIER_ASSET = Path(__file__).parent / "assets" / "compact16k.verifier.pt"
 
 
-def specialist_asset(name: str, checkpoint: str | os.PathLike | None = None) -> Path:
-    """Where a specialist verifier encoder is shipped: `<checkpoint stem>.<name>.pt`."""
+def encoder_asset(name: str, checkpoint: str | os.PathLike | None = None) -> Path:
+    """Where the verifier-side encoder `name` ("verifier" or a specialist of
+    verify/specialists.py) is shipped beside a checkpoint: `<stem>.<name>.pt`."""
     path = Path(checkpoint) if checkpoint else ASSET
     return path.with_name(f"{path.stem}.{name}.pt")
+
+
+VERIFIER_ASSET = encoder_asset("verifier")
 _VERIFIER_FORMAT = "voxseal-verifier-encoder-1"
 
 
@@ -361,7 +364,7 @@ class CompactCodec(Codec):
         sha = sha256_file(path)
         encoder = None
         if verifier_encoder is True:
-            candidate = specialist_asset("verifier", path)
+            candidate = encoder_asset("verifier", path)
             if candidate.is_file():
                 encoder = load_verifier_encoder(candidate, model, sha)
         elif verifier_encoder:

@@ -79,13 +79,12 @@ class Detector:
                 "threshold": self.threshold, "keys": [k.key_id for k in self.keys],
                 "registry_size": REGISTRY_SIZE}
         if self.codec.name == "compact-16k":
-            from synth.compact_codec import VERIFIER_ASSET, specialist_asset
+            from synth.compact_codec import encoder_asset
 
-            paths = {"verifier_encoder": VERIFIER_ASSET,
-                     **{f"{s}_encoder": specialist_asset(s) for s in self.specialist_codecs}}
-            for name, path in paths.items():
+            for name in ("verifier", *self.specialist_codecs):
+                path = encoder_asset(name)
                 if path.is_file():
-                    info[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+                    info[f"{name}_encoder"] = hashlib.sha256(path.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
