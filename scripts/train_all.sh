@@ -60,10 +60,10 @@ cp runs/tts240/tts.pt synth/assets/tts.pt
 #    family of heavy edits and codes the shipped TTS samples; the verifier searches each one
 #    only on clips that show its edit (benchmarks/results/specialists/ has the measurements)
 mkdir -p runs/specialists
-for S in band lowpass noise; do
+for S in band lowpass noise smooth; do
     $V train verifier --corpus data/corpus --out runs/specialists/$S.pt --specialist $S \
         --init synth/assets/compact16k.verifier.pt --tts-checkpoint synth/assets/tts.pt \
-        --minutes 40 --threads 1
+        --minutes 60 --threads 1
     cp runs/specialists/$S.pt synth/assets/compact16k.$S.pt
 done
 # (not shipped: the robust encoder, `train verifier --specialist robust`, see verify/specialists.py)

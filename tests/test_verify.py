@@ -303,6 +303,41 @@ def test_a_specialist_is_tried_only_on_clips_that_show_its_edit():
     assert len(seen) == 1
 
 
+def test_the_smooth_specialist_reads_the_clip_with_its_smoothing_undone():
+    from synth import edits as E
+    from synth.audio import load_audio
+    from synth.compact_codec import ASSET
+    from verify.commands import alignment_note
+    from verify.smoothing import undo_box_filter
+
+    codec = load_codec(verifier=True)
+    x, _ = load_audio(ASSET.with_name("sample.wav"), codec.sample_rate)
+    plan = SearchPlan(specialists=("band", "smooth"))
+    stages = list(plan.stages(320))
+    assert [(h.encoder, h.undo) for h in stages[3]] == [("smooth", "smoothing")] * 4
+    assert plan.count() == 28
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(codec, name)
+
+        def offset_encoder(self, y, *a):
+            seen.append(y.numpy().copy())
+            return codec.offset_encoder(y, *a)
+
+    scheme, key = scheme_for(codec), WatermarkKey.generate()
+    spies = {"band": Spy(), "smooth": Spy()}
+    detect_audio(x, codec, scheme, [key], plan, early_stop=False, specialist_codecs=spies)
+    assert seen == []  # neither a low cut nor a moving average: no specialist reads it
+    smoothed = E.smooth(40)(x, SR)
+    td = detect_audio(smoothed, codec, scheme, [key], plan, early_stop=False, specialist_codecs=spies)
+    assert len(seen) == 1 and td.hypotheses == 28
+    np.testing.assert_allclose(seen[0], undo_box_filter(smoothed, 40), atol=1e-6)
+    assert alignment_note(stages[3][1].to_dict()) == \
+        " [smoothing undone, read by the smooth specialist, shifted 80 samples]"
+
+
 def test_screen_settings_are_validated_and_apply_to_long_clips_only():
     assert SearchPlan().screens(int(7.4 * SR), SR) == 0  # not worth screening
     assert SearchPlan().screens(10 * SR, SR) == 5 * SR
@@ -393,7 +428,7 @@ def test_the_shipped_band_specialist_finds_the_mark_after_a_band_pass():
     from verify.specialists import SPECIALISTS
 
     specialists = load_specialist_codecs(SPECIALISTS)
-    assert set(specialists) == {"band", "lowpass", "noise"}  # what synth/assets ships
+    assert set(specialists) == {"band", "lowpass", "noise", "smooth"}  # what synth/assets ships
     tts = load_tts()
     scheme = scheme_for(tts.codec)
     key = WatermarkKey.from_bytes(bytes(range(32)))

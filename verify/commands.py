@@ -75,8 +75,8 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
     Each file (any format ffmpeg reads; directories are searched) is resampled to
     the codec's rate, re-encoded under a search over sub-frame offsets and speed
     changes (and with an echo or a smoothing filter undone where the clip shows
-    one, and read by a specialist encoder where it shows band-limiting filters or
-    heavy noise), and tested under every key of the home's keyring with an exact p-value
+    one, and read by a specialist encoder where it shows band-limiting filters,
+    smoothing or heavy noise), and tested under every key of the home's keyring with an exact p-value
     corrected for every hypothesis (verify/search.py). The decoded payload is looked
     up in the registry and the embedded C2PA manifest is validated.
 

@@ -21,7 +21,7 @@ import numpy as np
 from synth.audio import resample
 from verify.echo import find_echo, remove_echo
 from verify.smoothing import find_box_filter, undo_box_filter
-from verify.specialists import SPECIALISTS
+from verify.specialists import SPECIALISTS, UNDO_FIRST
 
 UNDOABLE = ("echo", "smoothing")  # edits a hypothesis can find in a clip and undo (undo_edit)
 
@@ -74,7 +74,8 @@ class SearchPlan:
     For each specialist encoder in `specialists` (verify/specialists.py: one trained on a
     family of heavy edits, e.g. band-limiting filters), the clip at scale 1 is also
     re-tokenised by it at every offset, when the clip shows that family's trace (the
-    specialist's gate; otherwise the family counts as p = 1, like an undo family).
+    specialist's gate; otherwise the family counts as p = 1, like an undo family). A
+    specialist of `UNDO_FIRST` reads the clip with that edit found and undone.
     """
 
     scales: tuple[float, ...] = (1.0, 1.25, 0.8)
@@ -120,7 +121,7 @@ class SearchPlan:
         if len(first) > 1:
             yield first[1:]
         for name in self.specialists:
-            yield group(self.scales[0], name)
+            yield group(self.scales[0], name, UNDO_FIRST.get(name))
         for edit in self.undo:
             yield group(self.scales[0], undo=edit)
         for scale in self.scales[1:]:

@@ -20,6 +20,11 @@ the Tier A mean TPR at 1e-3 on 5 s clips from 0.607 to 0.771
 - `noise`: a high noise floor: the 10th percentile of 20 ms frame energies within
   20 dB of the 90th (AudioSeal's pink and white noise: 6-11 dB; speech with pauses,
   clean or after any other Tier A edit: 30-47 dB; an echo fills the pauses, 16-40 dB).
+- `smooth`: reads a clip whose moving-average filter `verify.smoothing` found and
+  undid (`UNDO_FIRST`). The inverse filter brings the spectrum back except near the
+  filter's nulls, and the verifier encoder reads what it leaves only partly (AudioSeal's
+  smoothing, 5 s: TPR 0.50 at 1e-3); this one is trained on exactly that audio. Its gate
+  is the filter search itself: a clip with no such filter is not read.
 - `robust`: every heavy edit (kept for comparison; its gate is always open).
 
 A gate only saves work: every specialist the plan holds is counted in the multiple-
@@ -90,9 +95,12 @@ GATES: dict[str, Callable[[ClipTraits], bool]] = {
     "band": shows_low_cut,
     "lowpass": shows_high_cut,
     "noise": shows_noise,
+    "smooth": lambda t: t.audible,  # the undo's filter search is the real gate (UNDO_FIRST)
     "robust": lambda t: True,
 }
 SPECIALISTS = tuple(GATES)
+# the edit (verify.search.UNDOABLE) found and undone before the specialist reads a clip
+UNDO_FIRST: dict[str, str] = {"smooth": "smoothing"}
 
 
 def applies(name: str, traits: ClipTraits) -> bool:

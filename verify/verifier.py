@@ -43,6 +43,7 @@ class _HypothesisTokens:
         self.max_offset = max(h.offset for h in plan.hypotheses(codecs["verifier"].hop_length))
         self._encoders: dict[tuple[str, float, int, str | None], object] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
+        self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
         """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
@@ -65,14 +66,17 @@ class _HypothesisTokens:
     def _analyse(self, encoder: str, scale: float, polarity: int, undo: str | None):
         codec = self.codecs[encoder]
         y = Hypothesis(scale, 0, polarity).apply(self.wav, codec.sample_rate)
-        if undo is not None:
-            y = undo_edit(undo, y, codec.sample_rate, codec.hop_length)
-            if y is None:
-                return None
         if encoder != "verifier":
-            if self._traits is None:
+            if self._traits is None:  # read from the clip as it is, before any undo
                 self._traits = clip_traits(y, codec.sample_rate)
             if not applies(encoder, self._traits):
+                return None
+        if undo is not None:
+            key = (undo, scale, polarity)
+            if key not in self._undone:  # an undo family and a specialist share the search
+                self._undone[key] = undo_edit(undo, y, codec.sample_rate, codec.hop_length)
+            y = self._undone[key]
+            if y is None:
                 return None
         return codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
 
