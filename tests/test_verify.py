@@ -7,6 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cli import main
 from synth.codec import load_codec
@@ -102,7 +104,7 @@ def test_generated_speech_survives_decode_and_reencode():
     assert 3.0 < res.seconds < 8.0
     td = detect_audio(res.wav, load_codec(verifier=True), scheme, [key])
     assert td.p_value < 1e-6 and td.detection.key_id == key.key_id
-    assert td.hypotheses == SearchPlan().count()
+    assert td.hypotheses == SearchPlan().ungated_count() == 12  # clean: no gated family counted
     other = WatermarkKey.from_bytes(bytes(range(1, 33)))
     assert detect_audio(res.wav, load_codec(verifier=True), scheme, [other],
                         early_stop=False).p_value > 1e-3
@@ -212,16 +214,42 @@ def test_cli_without_home_is_one_line_error(tmp_path, monkeypatch):
     assert "voxseal init" in r.output
 
 
-def test_weighted_bonferroni_weights_sum_to_one():
-    plan = SearchPlan()
-    n = plan.count()
-    assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
-    assert plan.multiplier(True) == 2.0 and plan.multiplier(False) == pytest.approx(38.0)
+@given(scales=st.integers(1, 4), offsets=st.integers(1, 4), polarities=st.integers(1, 2),
+       open_families=st.integers(0, 6), primary=st.floats(0.05, 0.95),
+       gated_primary=st.floats(0.01, 0.5), share=st.floats(0.01, 0.45))
+def test_weighted_bonferroni_weights_of_the_counted_hypotheses_sum_to_one(
+        scales, offsets, polarities, open_families, primary, gated_primary, share):
+    plan = SearchPlan(scales=(1.0, 1.25, 0.8, 0.9)[:scales],
+                      offset_fractions=(0.0, 0.25, 0.5, 0.75)[:offsets], polarities=(1, -1)[:polarities],
+                      primary_weight=primary if scales * offsets * polarities > 1 else 1.0,
+                      gated_primary_weight=gated_primary, gated_share=share)
+    open_gated = open_families * offsets * polarities
+    rest = plan.ungated_count() - 1
+    total = 1 / plan.multiplier(True, open_gated=open_gated)
+    if rest:
+        total += rest / plan.multiplier(False, open_gated=open_gated)
+    if open_gated:
+        total += open_gated / plan.multiplier(False, True, open_gated)
+    assert total == pytest.approx(1.0)
+
+
+def test_weighted_bonferroni_spends_the_budget_where_the_clip_points():
+    plan = SearchPlan(specialists=("band", "noise"))
+    # no gate open: half on the clip as it is, the other 11 scale hypotheses share the rest
+    assert plan.multiplier(True) == 2.0 and plan.multiplier(False) == pytest.approx(22.0)
+    # one family of 4 open: it shares 0.6, the clip as it is gets 0.1, the other 11 get 0.3
+    assert plan.multiplier(False, True, 4) == pytest.approx(4 / 0.6)
+    assert plan.multiplier(True, open_gated=4) == pytest.approx(10.0)
+    assert plan.multiplier(False, open_gated=4) == pytest.approx(11 / 0.3)
     assert SearchPlan.quick().multiplier(True) == 1.0
+    with pytest.raises(ValueError, match="open gate"):
+        plan.multiplier(False, True, 0)
     with pytest.raises(ValueError):
         SearchPlan(primary_weight=0.0)
     with pytest.raises(ValueError):
         SearchPlan(primary_weight=1.0)
+    with pytest.raises(ValueError, match="gated_share"):
+        SearchPlan(gated_primary_weight=0.5, gated_share=0.5)
 
 
 def test_each_specialist_adds_one_encoder_family_at_scale_one():
@@ -233,8 +261,7 @@ def test_each_specialist_adds_one_encoder_family_at_scale_one():
     assert all(h.encoder == "verifier" for s in stages[:2] + stages[4:] for h in s)
     assert [h.undo for h in stages[4] + stages[5]] == ["echo"] * 4 + ["smoothing"] * 4
     assert plan.hypotheses(320) == [h for s in stages for h in s]
-    n = plan.count()
-    assert 1 / plan.multiplier(True) + (n - 1) / plan.multiplier(False) == pytest.approx(1.0)
+    assert [plan.gated(s[0]) for s in stages] == [False, False, True, True, True, True, False, False]
     assert stages[2][0].to_dict()["encoder"] == "band"
     with pytest.raises(ValueError, match="specialist_codecs"):
         detect_audio(np.zeros(16_000, np.float32), load_codec(verifier=True),
@@ -272,10 +299,10 @@ def test_a_specialist_is_tried_only_on_clips_that_show_its_edit():
 
     def shows(y):
         t = clip_traits(y, 16_000)
-        return {name for name in ("band", "lowpass", "noise") if applies(name, t)}
+        return {name for name in ("band", "highpass", "lowpass", "noise") if applies(name, t)}
 
     assert shows(x) == set()
-    assert shows(E.highpass(1500)(x, 16_000)) == {"band"}
+    assert shows(E.highpass(1500)(x, 16_000)) == {"band", "highpass"}
     assert shows(E.bandpass(500, 5000)(x, 16_000)) == {"band"}
     assert shows(E.lowpass(500)(x, 16_000)) == {"lowpass"}
     assert shows(E.white_noise_std(0.05, 0)(x, 16_000)) == {"noise"}
@@ -297,10 +324,10 @@ def test_a_specialist_is_tried_only_on_clips_that_show_its_edit():
             return codec.offset_encoder(*a)
 
     td = detect_audio(x, codec, scheme, [key], plan, early_stop=False, specialist_codecs={"band": Spy()})
-    assert seen == [] and td.hypotheses == plan.count()
-    detect_audio(E.highpass(1500)(x, 16_000), codec, scheme, [key], plan, early_stop=False,
-                 specialist_codecs={"band": Spy()})
-    assert len(seen) == 1
+    assert seen == [] and td.hypotheses == plan.ungated_count()  # a closed gate is not counted
+    td = detect_audio(E.highpass(1500)(x, 16_000), codec, scheme, [key], plan, early_stop=False,
+                      specialist_codecs={"band": Spy()})
+    assert len(seen) == 1 and td.hypotheses == plan.ungated_count() + 4
 
 
 def test_the_smooth_specialist_reads_the_clip_with_its_smoothing_undone():
@@ -332,7 +359,7 @@ def test_the_smooth_specialist_reads_the_clip_with_its_smoothing_undone():
     assert seen == []  # neither a low cut nor a moving average: no specialist reads it
     smoothed = E.smooth(40)(x, SR)
     td = detect_audio(smoothed, codec, scheme, [key], plan, early_stop=False, specialist_codecs=spies)
-    assert len(seen) == 1 and td.hypotheses == 28
+    assert len(seen) == 1 and td.hypotheses == 12 + 4 + 4  # scales, smooth and the smoothing undo
     np.testing.assert_allclose(seen[0], undo_box_filter(smoothed, 40), atol=1e-6)
     assert alignment_note(stages[3][1].to_dict()) == \
         " [smoothing undone, read by the smooth specialist, shifted 80 samples]"
@@ -393,7 +420,7 @@ def test_echoed_or_smoothed_clip_is_found_with_the_edit_undone(setup, tts_marked
     assert detect_audio(attacked, codec, scheme, [key], plan=SearchPlan(undo=())).p_value > 1e-6
     td = detect_audio(attacked, codec, scheme, [key])
     assert td.p_value < 1e-6 and td.hypothesis.undo == name
-    assert td.hypotheses == SearchPlan().count() == 20
+    assert td.hypotheses == SearchPlan().ungated_count() + 4 == 16  # the family that undid it opened
     # unmarked speech with the same edit: the family is tried and finds nothing
     other = detect_audio(attack(speech, SR), codec, scheme, [key], early_stop=False)
     assert other.p_value > 1e-3

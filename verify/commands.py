@@ -77,7 +77,7 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
     changes (and with an echo or a smoothing filter undone where the clip shows
     one, and read by a specialist encoder where it shows band-limiting filters,
     smoothing or heavy noise), and tested under every key of the home's keyring with an exact p-value
-    corrected for every hypothesis (verify/search.py). The decoded payload is looked
+    corrected for every hypothesis the clip calls for (verify/search.py). The decoded payload is looked
     up in the registry and the embedded C2PA manifest is validated.
 
     \b

@@ -18,8 +18,9 @@ gain is then the one whose comb leaves no peak at d. Measured on 5 s clips with
 AudioSeal's echo: the delay found exactly in 8 of 8 TTS clips (peak 0.09-0.14, gain
 0.45-0.525) and 20 of 20 synthesizer clips (peak 0.31-0.43); without an echo the peak
 stays below 0.04 on TTS clips, but passes MIN_PEAK on ~20 % of other synthesizers'
-clips (espeak repeats waveform periods exactly), which costs one more analysis, not
-power: the hypothesis is counted whether it is tried or not.
+clips (espeak repeats waveform periods exactly), which costs one more analysis and a
+share of the error budget on those clips (verify/search.py: a family is counted only
+on the clips where it is found).
 """
 from __future__ import annotations
 

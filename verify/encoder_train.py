@@ -126,6 +126,11 @@ def _band_pool() -> list[tuple[str, Callable[[np.ndarray, int, random.Random], n
     ]
 
 
+def _highpass_pool() -> list[tuple[str, Callable[[np.ndarray, int, random.Random], np.ndarray]]]:
+    """High-pass filters above 1 kHz (the `highpass` gate: 300-1000 Hz taken away too)."""
+    return [("highpass", lambda x, sr, r: E.highpass(r.uniform(1000, 2200))(x, sr))]
+
+
 def _lowpass_pool() -> list[tuple[str, Callable[[np.ndarray, int, random.Random], np.ndarray]]]:
     return [("lowpass", lambda x, sr, r: E.lowpass(r.uniform(350, 900))(x, sr))]
 
@@ -149,10 +154,10 @@ def _smooth_pool() -> list[tuple[str, Callable[[np.ndarray, int, random.Random],
     return [("smooth", edit)]
 
 
-SPECIALIST_EDITS = {"robust": _robust_pool, "band": _band_pool,
+SPECIALIST_EDITS = {"robust": _robust_pool, "band": _band_pool, "highpass": _highpass_pool,
                     "lowpass": _lowpass_pool, "noise": _noise_pool, "smooth": _smooth_pool}
 _SPECIALIST_SETTINGS = {  # clean_probability, lossy_probability, lr
-    "robust": (0.35, 0.1, 1e-4), "band": (0.0, 0.1, 1e-4),
+    "robust": (0.35, 0.1, 1e-4), "band": (0.0, 0.1, 1e-4), "highpass": (0.0, 0.1, 1e-4),
     "lowpass": (0.0, 0.1, 1e-4), "noise": (0.0, 0.1, 1e-4), "smooth": (0.0, 0.1, 1e-4)}
 
 

@@ -213,7 +213,8 @@ def render_markdown(res: dict, plot_name: str) -> str:
     w = L.append
     w("# VoxSeal false positives on real human speech\n")
     w(f"Command: `{res['command']}`  \nCreated: {res['created']}  \n"
-      f"Detector: {res['detector']['search_hypotheses']} alignment hypotheses (weighted Bonferroni), "
+      f"Detector: up to {res['detector']['search_hypotheses']} alignment hypotheses (weighted Bonferroni "
+      f"over those a clip's gates open), "
       f"codec {res['detector']['codec']['name']}, evaluation key {res['detector']['key_id']}; "
       f"decision threshold p < {res['threshold']:g}.\n")
     w(f"Clips: {st['clips']} clips of {st['seconds']:g} s of recorded human speech, the Asterisk PBX "

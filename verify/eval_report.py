@@ -53,8 +53,8 @@ def render_markdown(res: dict, plot_names: list[str]) -> str:
     w("# VoxSeal robustness evaluation\n")
     w(f"Command: `{res['command']}`  \nCreated: {res['created']}  \n"
       f"TTS: {res['tts']['checkpoint']} (sha256 {str(res['tts']['sha256'])[:12]}), codec "
-      f"{res['tts']['codec']}; detector: {res['detector']['search_hypotheses']} alignment hypotheses "
-      f"(Bonferroni-corrected p-values), evaluation key {res['detector']['key_id']}.\n")
+      f"{res['tts']['codec']}; detector: up to {res['detector']['search_hypotheses']} alignment hypotheses "
+      f"(weighted Bonferroni over those a clip's gates open), evaluation key {res['detector']['key_id']}.\n")
     if st.get("delta") is not None:
         w(f"**Watermark strength:** the watermarked clips were made with green-list bias delta "
           f"{st['delta']:g} instead of the product's (same green lists and detector).\n")

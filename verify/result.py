@@ -20,8 +20,9 @@ One JSON object per file:
     registry      {payload: [manifest ids], file_sha256: [ids], pcm_sha256: [ids]}
     hypothesis    {scale, offset_samples, polarity, encoder, undo} of the best
                   alignment (encoder: "verifier", or the specialist that read the clip:
-                  "band" | "lowpass" | "noise" | "smooth", verify/specialists.py);
-                  hypotheses: int (how many the p-value is corrected for)
+                  "band" | "highpass" | "lowpass" | "noise" | "smooth", verify/specialists.py);
+                  hypotheses: int (how many the p-value is corrected for: the scales
+                  always, a specialist or undo family only where the clip opens it)
     windows       [{start_s, end_s, p_value}]  per-window (uncorrected) localisation scores
     n_units       int    de-duplicated token units scored
     seconds       float  wall time spent on this file

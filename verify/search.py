@@ -4,12 +4,19 @@ A suspect clip may be shifted by part of a codec frame, inverted, or sped up
 or slowed down. Each hypothesis is a (time-scale, sub-frame offset, polarity)
 that is undone before re-encoding; the resulting token sequences become the
 candidates of `watermark.detect_many`. The correction is a weighted Bonferroni
-over every hypothesis of the plan, tried or not: the first (the clip as it is)
-gets weight `primary_weight`, the others share the rest, and a hypothesis' p-value
-is multiplied by 1 / its weight. The weights sum to 1, so the family-wise error
-stays <= alpha (stopping early only makes the reported p-value larger). Most
-suspect clips are not time-shifted or re-timed, so this spends the error budget
-where the mark usually is.
+and a hypothesis' p-value is multiplied by 1 / its weight (`SearchPlan.weights`).
+
+Gated families (a specialist encoder, an edit found and undone) are counted only on
+clips that open their gate, and take a large share of the budget when they do. This
+keeps the test exact: the weights are a function of the audio alone, never of the
+key, and given the audio every hypothesis' p-value is exact over the key's
+pseudo-random colours, so the weights of the hypotheses counted for a clip summing
+to 1 bounds the family-wise error by alpha on every clip. Everything else is
+counted on every clip, tried or not (a screened-out scale counts as p = 1, and
+stopping early only makes the reported p-value larger). A clip that opens no gate
+spends half its budget on the clip as it is, where the mark usually is; a clip
+that opens one (a heavy filter, a noise floor, a moving average: the clip as it is
+is then rarely readable) spends most of it on the families that undo what it shows.
 """
 from __future__ import annotations
 
@@ -59,7 +66,7 @@ class SearchPlan:
 
     For each edit in `undo`, the clip at scale 1 is also analysed, at every offset, with
     that edit found and undone (`undo_edit`: its parameters are estimated from the audio
-    alone; when the clip shows no such edit the family is not tried and counts as p = 1):
+    alone; when the clip shows no such edit the family is neither tried nor counted):
     an echo (`verify.echo`) and a moving-average smoothing filter (`verify.smoothing`).
 
     Scales after the first are screened: on a clip longer than 1.5 x `screen_seconds`,
@@ -74,14 +81,17 @@ class SearchPlan:
     For each specialist encoder in `specialists` (verify/specialists.py: one trained on a
     family of heavy edits, e.g. band-limiting filters), the clip at scale 1 is also
     re-tokenised by it at every offset, when the clip shows that family's trace (the
-    specialist's gate; otherwise the family counts as p = 1, like an undo family). A
+    specialist's gate; otherwise the family is neither tried nor counted, like an undo
+    family). A
     specialist of `UNDO_FIRST` reads the clip with that edit found and undone.
     """
 
     scales: tuple[float, ...] = (1.0, 1.25, 0.8)
     offset_fractions: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     polarities: tuple[int, ...] = (1,)
-    primary_weight: float = 0.5
+    primary_weight: float = 0.5  # the clip as it is, on a clip that opens no gate
+    gated_primary_weight: float = 0.1  # ... on a clip that opens one
+    gated_share: float = 0.6  # shared by the hypotheses of the open gated families
     specialists: tuple[str, ...] = ()
     undo: tuple[str, ...] = ("echo", "smoothing")
     screen_seconds: float | None = 5.0
@@ -90,6 +100,10 @@ class SearchPlan:
     def __post_init__(self) -> None:
         if not 0.0 < self.primary_weight <= 1.0:
             raise ValueError(f"primary_weight must be in (0, 1], got {self.primary_weight}")
+        if not (0.0 < self.gated_primary_weight and 0.0 < self.gated_share
+                and self.gated_primary_weight + self.gated_share < 1.0):
+            raise ValueError("gated_primary_weight and gated_share must be positive with a sum below 1, "
+                             f"got {self.gated_primary_weight} and {self.gated_share}")
         unknown = set(self.undo) - set(UNDOABLE)
         if unknown:
             raise ValueError(f"cannot undo {sorted(unknown)}; choose from {sorted(UNDOABLE)}")
@@ -97,7 +111,7 @@ class SearchPlan:
         if unknown or len(set(self.specialists)) != len(self.specialists):
             raise ValueError(f"specialists must be distinct names from {list(SPECIALISTS)}, "
                              f"got {list(self.specialists)}")
-        if self.primary_weight == 1.0 and self.count() > 1:
+        if self.primary_weight == 1.0 and self.ungated_count() > 1:
             raise ValueError("primary_weight 1 leaves no error budget for the other hypotheses")
         if self.screen_seconds is not None and self.screen_seconds <= 0:
             raise ValueError(f"screen_seconds must be positive or None, got {self.screen_seconds}")
@@ -134,15 +148,41 @@ class SearchPlan:
         return int(self.screen_seconds * sample_rate)
 
     def count(self) -> int:
+        """Every hypothesis of the plan (the most a clip can have counted)."""
         families = len(self.scales) + len(self.specialists) + len(self.undo)
         return families * len(self.offset_fractions) * len(self.polarities)
 
-    def multiplier(self, first: bool) -> float:
-        """1 / weight of the first hypothesis (`first`) or of any other one."""
-        n = self.count()
-        if n == 1:
-            return 1.0
-        return 1.0 / self.primary_weight if first else (n - 1) / (1.0 - self.primary_weight)
+    def ungated_count(self) -> int:
+        """The hypotheses counted on every clip: the scales'."""
+        return len(self.scales) * len(self.offset_fractions) * len(self.polarities)
+
+    @staticmethod
+    def gated(h: Hypothesis) -> bool:
+        """Whether `h` belongs to a family counted only on clips that open its gate."""
+        return h.encoder != "verifier" or h.undo is not None
+
+    def weights(self, open_gated: int) -> tuple[float, float, float]:
+        """(primary, each other ungated, each gated) hypothesis' weight on a clip whose
+        open gated families hold `open_gated` hypotheses; the counted weights sum to 1."""
+        if not isinstance(open_gated, int) or open_gated < 0:
+            raise ValueError(f"open_gated must be an int >= 0, got {open_gated!r}")
+        rest = self.ungated_count() - 1
+        if open_gated == 0:
+            primary = self.primary_weight if rest else 1.0
+            return primary, (1.0 - primary) / rest if rest else 0.0, 0.0
+        gated = self.gated_share / open_gated
+        if not rest:
+            return 1.0 - self.gated_share, 0.0, gated
+        primary = self.gated_primary_weight
+        return primary, (1.0 - primary - self.gated_share) / rest, gated
+
+    def multiplier(self, first: bool, gated: bool = False, open_gated: int = 0) -> float:
+        """1 / weight of the first hypothesis (`first`), of a `gated` one or of any other
+        one, on a clip whose open gated families hold `open_gated` hypotheses."""
+        if gated and open_gated == 0:
+            raise ValueError("a gated hypothesis is counted only on a clip with an open gate")
+        primary, other, each_gated = self.weights(open_gated)
+        return 1.0 / (primary if first else each_gated if gated else other)
 
     @classmethod
     def quick(cls) -> SearchPlan:

@@ -63,22 +63,31 @@ class _HypothesisTokens:
                 out[i] = c.numpy()
         return [out[i] for i in range(len(stage))]
 
-    def _analyse(self, encoder: str, scale: float, polarity: int, undo: str | None):
-        codec = self.codecs[encoder]
-        y = Hypothesis(scale, 0, polarity).apply(self.wav, codec.sample_rate)
+    def applies(self, h: Hypothesis) -> bool:
+        """Whether the clip shows what `h`'s family needs (always, for an ungated one);
+        read from the audio alone, never the key (see verify.search)."""
+        return self._audio(h.encoder, h.scale, h.polarity, h.undo) is not None
+
+    def _audio(self, encoder: str, scale: float, polarity: int, undo: str | None) -> np.ndarray | None:
+        sr = self.codecs["verifier"].sample_rate
+        y = Hypothesis(scale, 0, polarity).apply(self.wav, sr)
         if encoder != "verifier":
             if self._traits is None:  # read from the clip as it is, before any undo
-                self._traits = clip_traits(y, codec.sample_rate)
+                self._traits = clip_traits(y, sr)
             if not applies(encoder, self._traits):
                 return None
         if undo is not None:
             key = (undo, scale, polarity)
             if key not in self._undone:  # an undo family and a specialist share the search
-                self._undone[key] = undo_edit(undo, y, codec.sample_rate, codec.hop_length)
+                self._undone[key] = undo_edit(undo, y, sr, self.codecs["verifier"].hop_length)
             y = self._undone[key]
-            if y is None:
-                return None
-        return codec.offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
+        return y
+
+    def _analyse(self, encoder: str, scale: float, polarity: int, undo: str | None):
+        y = self._audio(encoder, scale, polarity, undo)
+        if y is None:
+            return None
+        return self.codecs[encoder].offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
 
 
 def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
@@ -87,7 +96,8 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
                  ) -> TokenDetection:
     """Search alignments of `wav` (float32 [N] at codec rate) and detect under every key.
 
-    The p-value is corrected for all hypotheses of `plan` (weighted Bonferroni, see
+    The p-value is corrected for all hypotheses `plan` counts for this clip (weighted
+    Bonferroni over the scales and the gated families the clip opens, see
     verify.search) times all keys, even when the search stops early because the
     corrected p-value is already below `threshold`. A plan with specialists needs their
     codecs in `specialist_codecs` (`synth.codec.load_specialist_codecs`).
@@ -98,23 +108,29 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
     if missing:
         raise ValueError(f"this search plan has specialist hypotheses {missing}: pass their codecs "
                          "in specialist_codecs")
-    total = plan.count() * len(keys)
     best: TokenDetection | None = None
     n_books = max(scheme.config.codebooks) + 1
     encode = _HypothesisTokens(codecs, wav, plan, n_books)
     head = plan.screens(wav.shape[-1], codec.sample_rate)
     screen = _HypothesisTokens(codecs, wav[:head], plan, n_books) if head else None
-    for i, stage in enumerate(plan.stages(codec.hop_length)):
+    stages = list(plan.stages(codec.hop_length))
+    # which gated families this clip opens decides the weights, so all gates are read
+    # first (~30 ms for 10 s: band levels, frame energies, the echo and filter searches)
+    is_open = [not plan.gated(s[0]) or encode.applies(s[0]) for s in stages]
+    open_gated = sum(len(s) for s, o in zip(stages, is_open, strict=True) if o and plan.gated(s[0]))
+    total = (plan.ungated_count() + open_gated) * len(keys)
+    for i, stage in enumerate(stages):
+        if not is_open[i]:
+            continue  # a gated family this clip does not open: not counted, not tried
         if screen is not None and stage[0].scale != plan.scales[0]:
             peek = detect_many(screen(stage), keys, scheme.config, scheme.cluster_map)
             if peek.raw_p_value >= plan.screen_p:
                 continue  # counts as p = 1 for this stage: see SearchPlan
         tokens = encode(stage)
-        if tokens is None:
-            continue  # not applicable to this clip: counts as p = 1, like a screened-out scale
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
-        p = min(1.0, det.raw_p_value * plan.multiplier(i == 0) * len(keys))
+        weight = plan.multiplier(i == 0, plan.gated(stage[0]), open_gated)
+        p = min(1.0, det.raw_p_value * weight * len(keys))
         if i == 0:
             primary = det.raw_p_value
         if best is None or p < best.p_value:
