@@ -66,4 +66,8 @@ for S in band lowpass noise smooth; do
         --minutes 60 --threads 1
     cp runs/specialists/$S.pt synth/assets/compact16k.$S.pt
 done
+#    the high-pass specialist goes on from the band one, on high-pass filters alone
+$V train verifier --corpus data/corpus --out runs/specialists/highpass.pt --specialist highpass \
+    --init synth/assets/compact16k.band.pt --tts-checkpoint synth/assets/tts.pt --minutes 40 --threads 1
+cp runs/specialists/highpass.pt synth/assets/compact16k.highpass.pt
 # (not shipped: the robust encoder, `train verifier --specialist robust`, see verify/specialists.py)

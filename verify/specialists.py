@@ -23,6 +23,8 @@ ones took the Tier A mean TPR at 1e-3 on 5 s clips from 0.607 to 0.836
 - `noise`: a high noise floor: the 10th percentile of 20 ms frame energies within
   20 dB of the 90th (AudioSeal's pink and white noise: 6-11 dB; speech with pauses,
   clean or after any other Tier A edit: 30-47 dB; an echo fills the pauses, 16-40 dB).
+  It scores only the louder half of the clip's frames (`LOUD_FRAMES_ONLY`): the pauses
+  hold noise alone (benchmarks/results/specialists/README.md has what it changed).
 - `smooth`: reads a clip whose moving-average filter `verify.smoothing` found and
   undid (`UNDO_FIRST`). The inverse filter brings the spectrum back except near the
   filter's nulls, and the verifier encoder reads what it leaves only partly (AudioSeal's
@@ -111,6 +113,9 @@ GATES: dict[str, Callable[[ClipTraits], bool]] = {
     "robust": lambda t: True,
 }
 SPECIALISTS = tuple(GATES)
+# specialists that score only the louder half of a clip's frames: where the clip shows
+# a noise floor, its pauses hold noise alone and their tokens only dilute the count
+LOUD_FRAMES_ONLY = frozenset({"noise"})
 # the edit (verify.search.UNDOABLE) found and undone before the specialist reads a clip
 UNDO_FIRST: dict[str, str] = {"smooth": "smoothing"}
 
@@ -120,3 +125,12 @@ def applies(name: str, traits: ClipTraits) -> bool:
     if name not in GATES:
         raise ValueError(f"unknown specialist encoder {name!r}; choose from {', '.join(SPECIALISTS)}")
     return GATES[name](traits)
+
+
+def loud_frames(y: np.ndarray, hop: int, n_frames: int) -> np.ndarray:
+    """Indices of the frames of `y` [N] (`hop` samples each, `n_frames` of them, the
+    last ones zero-padded) whose energy is at least the median frame's: int64 [>= n/2]."""
+    y = np.asarray(y, dtype=np.float64)[: n_frames * hop]
+    y = np.pad(y, (0, n_frames * hop - len(y)))
+    energy = (y.reshape(n_frames, hop) ** 2).mean(axis=1)
+    return np.flatnonzero(energy >= np.median(energy))

@@ -16,7 +16,7 @@ from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import DEFAULT_THRESHOLD, FileResult
 from verify.search import Hypothesis, SearchPlan, undo_edit
-from verify.specialists import SPECIALISTS, applies, clip_traits
+from verify.specialists import LOUD_FRAMES_ONLY, SPECIALISTS, applies, clip_traits, loud_frames
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 
@@ -30,6 +30,7 @@ class TokenDetection:
     hypothesis: Hypothesis
     hypotheses: int
     primary_raw_p_value: float  # the clip as it is (best key), uncorrected
+    frames: np.ndarray | None = None  # the frames scored, where the hypothesis kept only some
 
 
 class _HypothesisTokens:
@@ -44,6 +45,7 @@ class _HypothesisTokens:
         self._encoders: dict[tuple[str, float, int, str | None], object] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
         self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
+        self.kept: dict[Hypothesis, np.ndarray] = {}  # frames scored, for LOUD_FRAMES_ONLY readers
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
         """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
@@ -61,6 +63,11 @@ class _HypothesisTokens:
             codes = enc([stage[i].offset for i in idx])
             for i, c in zip(idx, codes, strict=True):
                 out[i] = c.numpy()
+                if key[0] in LOUD_FRAMES_ONLY:
+                    h = stage[i]
+                    y = np.concatenate([np.zeros(h.offset, np.float32), self._audio(*key)])
+                    self.kept[h] = loud_frames(y, self.codecs[key[0]].hop_length, out[i].shape[-1])
+                    out[i] = out[i][..., self.kept[h]]
         return [out[i] for i in range(len(stage))]
 
     def applies(self, h: Hypothesis) -> bool:
@@ -134,7 +141,8 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
         if i == 0:
             primary = det.raw_p_value
         if best is None or p < best.p_value:
-            best = TokenDetection(det, p, stage[det.candidate or 0], total, primary)
+            h = stage[det.candidate or 0]
+            best = TokenDetection(det, p, h, total, primary, encode.kept.get(h))
         if early_stop and best.p_value < threshold:
             break
     assert best is not None
@@ -215,9 +223,14 @@ class Verifier:
     def _windows(self, td: TokenDetection) -> list[dict[str, float]]:
         fr = self.codec.frame_rate * td.hypothesis.scale
         shift = td.hypothesis.offset / self.codec.sample_rate / td.hypothesis.scale
-        return [{"start_s": round(max(0.0, w.start_frame / fr - shift), 3),
-                 "end_s": round(max(0.0, w.end_frame / fr - shift), 3),
-                 "p_value": w.p_value} for w in td.detection.windows]
+        out = []
+        for w in td.detection.windows:
+            start, end = w.start_frame, w.end_frame
+            if td.frames is not None and len(td.frames):  # windows count the scored frames only
+                start, end = int(td.frames[start]), int(td.frames[min(end, len(td.frames)) - 1]) + 1
+            out.append({"start_s": round(max(0.0, start / fr - shift), 3),
+                        "end_s": round(max(0.0, end / fr - shift), 3), "p_value": w.p_value})
+        return out
 
     # -------------------------------------------------------------- main
     def verify(self, path: str | os.PathLike) -> FileResult:
