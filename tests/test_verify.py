@@ -455,7 +455,7 @@ def test_the_shipped_band_specialist_finds_the_mark_after_a_band_pass():
     from verify.specialists import SPECIALISTS
 
     specialists = load_specialist_codecs(SPECIALISTS)
-    assert set(specialists) == {"band", "lowpass", "noise", "smooth"}  # what synth/assets ships
+    assert set(specialists) == {"band", "highpass", "lowpass", "noise", "smooth"}  # what synth/assets ships
     tts = load_tts()
     scheme = scheme_for(tts.codec)
     key = WatermarkKey.from_bytes(bytes(range(32)))
