@@ -104,7 +104,7 @@ def main() -> None:
         save_audio(files["unmarked"], ten_seconds(other), SR)
         verifier.verify(files["unmarked"])  # warm-up: first-call allocations and table building
         print(f"Verifier.verify on {SECONDS:g} s WAV files, {args.threads} thread(s), best of "
-              f"{args.repeats}; {verifier.plan.count()} alignment hypotheses per key")
+              f"{args.repeats}; up to {verifier.plan.count()} alignment hypotheses per key")
         unmarked = []
         for j in range(args.files):
             unmarked.append(Path(tmp) / f"unmarked-{j}.wav")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces every shipped model from scratch (about nine and a half hours on 2 cores). Budgets are
+# Reproduces every shipped model from scratch (about sixteen hours on 2 cores: the training
+# budgets below add up to 953 minutes, run one after another). Budgets are
 # wall-clock minutes, so a machine of another speed gets there in other step counts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
