@@ -61,11 +61,12 @@ class _HypothesisTokens:
             if enc is None:
                 return None
             codes = enc([stage[i].offset for i in idx])
+            loud = self._audio(*key) if key[0] in LOUD_FRAMES_ONLY else None
             for i, c in zip(idx, codes, strict=True):
                 out[i] = c.numpy()
-                if key[0] in LOUD_FRAMES_ONLY:
+                if loud is not None:
                     h = stage[i]
-                    y = np.concatenate([np.zeros(h.offset, np.float32), self._audio(*key)])
+                    y = np.concatenate([np.zeros(h.offset, np.float32), loud])
                     self.kept[h] = loud_frames(y, self.codecs[key[0]].hop_length, out[i].shape[-1])
                     out[i] = out[i][..., self.kept[h]]
         return [out[i] for i in range(len(stage))]
