@@ -352,6 +352,7 @@ class CompactCodec(Codec):
         self.n_codebooks = c.n_codebooks
         self.codebook_size = c.codebook_size
         self.checkpoint_sha256 = checkpoint_sha256
+        self._folded: tuple[tuple, tuple] | None = None  # (weights' identity, (front, back))
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None = None,
@@ -415,7 +416,7 @@ class CompactCodec(Codec):
         width = max_offset + n + (-(max_offset + n)) % hop  # every offset's window, whole frames
         features: list[torch.Tensor] = []
         fallback = super().offset_encoder(wav, max_offset, n_codebooks)
-        front, back = fold_layers(layers[:split]), fold_layers(layers[split:])
+        front, back = self._fold(enc, split)
 
         @torch.inference_mode()
         def encode(offsets: Sequence[int]) -> list[torch.Tensor]:
@@ -435,6 +436,17 @@ class CompactCodec(Codec):
             return [codes[:, i, : math.ceil((n + o) / hop)] for i, o in enumerate(offsets)]
 
         return encode
+
+    def _fold(self, enc: nn.Module, split: int):
+        """The encoder's layers before and after `split`, folded (synth/lean_encoder.py)
+        once per set of weights: folding copies them, ~5 ms, and the verifier asks for an
+        offset encoder several times per clip. In-place updates (an optimiser step) bump
+        the parameters' versions, so weights trained further are folded again."""
+        ident = (id(enc), split, tuple((p.data_ptr(), p._version) for p in enc.parameters()))
+        if self._folded is None or self._folded[0] != ident:
+            layers = enc.model
+            self._folded = (ident, (fold_layers(layers[:split]), fold_layers(layers[split:])))
+        return self._folded[1]
 
     def info(self) -> dict:
         return {**super().info(), "checkpoint_sha256": self.checkpoint_sha256,

@@ -221,6 +221,44 @@ def test_folded_encoder_layers_compute_what_the_modules_do(codec, batch, length)
     assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("stride,length,extra", [(2, 1_000, 0), (4, 1_003, 0), (5, 997, 1), (8, 2_001, 0),
+                                                  (8, 2_003, 3)])
+def test_strided_convolution_without_a_padded_copy_equals_the_padded_one(stride, length, extra):
+    """`_edge_fixed` puts the outputs of a zero-padded convolution where the reflect-padded
+    one has them and recomputes those that reach the padding."""
+    import torch.nn.functional as F
+
+    from synth.lean_encoder import _edge_fixed
+
+    k = 2 * stride
+    right = (k - stride) // 2
+    left = k - stride - right
+    gen = torch.Generator().manual_seed(stride)
+    x, w, b = (torch.randn(*s, generator=gen) for s in ((2, 3, length), (5, 3, k), (5,)))
+    want = F.conv1d(F.pad(x, (left, right + extra), "reflect"), w, b, stride)
+    got = _edge_fixed(x, w, b, stride, 1, left, right + extra, k)
+    assert got.shape == want.shape and got.is_contiguous()
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_offset_encoder_folds_the_weights_once_and_again_after_they_change(codec):
+    import copy
+
+    c = copy.deepcopy(codec)
+    x = torch.randn(8_000, generator=torch.Generator().manual_seed(4)) * 0.1
+    before = c.offset_encoder(x, 0, 1)([0])[0]
+    folded = c._folded
+    c.offset_encoder(x, 0, 1)([0])
+    assert c._folded is folded  # same weights: no second fold
+    with torch.no_grad():  # an optimiser step changes the weights in place
+        for p in c.model.encoder.parameters():
+            p.mul_(1.5)
+    after = c.offset_encoder(x, 0, 1)([0])[0]
+    assert c._folded is not folded
+    assert torch.equal(after[:, :-2], c.encode(x)[:1, :-2])
+    assert not torch.equal(after, before)
+
+
 def test_folded_layers_handle_identity_shortcuts_and_weight_norm():
     from encodec.modules import SEANetEncoder
 

@@ -61,3 +61,44 @@ def test_undo_box_filter_restores_the_clip(speech):
     assert err < 0.1  # only what sat at the filter's nulls is lost
     with pytest.raises(ValueError, match="width"):
         undo_box_filter(speech, 0)
+
+
+@pytest.mark.parametrize("n,nperseg", [(160_000, 1_024), (160_000, 4_096), (1_500, 1_024),
+                                       (700, 1_024), (9, 4)])
+def test_batched_welch_equals_scipys(n, nperseg):
+    from scipy.signal import welch
+
+    from verify.spectrum import welch_psd
+
+    y = np.random.default_rng(n).standard_normal(n) * np.linspace(0.1, 1.0, n) + 0.3
+    want_f, want_p = welch(y, SR, nperseg=min(nperseg, n))
+    got_f, got_p = welch_psd(y, SR, nperseg)
+    assert np.allclose(got_f, want_f)
+    assert np.allclose(got_p, want_p, rtol=1e-9, atol=1e-12 * want_p.max())
+
+
+def test_batched_welch_rejects_what_it_cannot_analyse():
+    from verify.spectrum import welch_psd
+
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        welch_psd(np.zeros(0), SR, 256)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        welch_psd(np.zeros((2, 100)), SR, 64)
+
+
+def test_null_depths_of_every_width_at_once_equal_a_per_width_quantile():
+    from verify.smoothing import _null_depths_db
+
+    freqs = np.linspace(0, SR / 2, 2049)
+    power_db = np.random.default_rng(1).standard_normal(freqs.size) * 10
+    widths = np.arange(2, 81)
+    got = _null_depths_db(freqs, power_db, widths, SR)
+    for w, g in zip(widths, got, strict=True):
+        nulls = np.arange(1, w // 2) * SR / w
+        nulls = nulls[nulls < 0.95 * SR / 2]
+        if nulls.size < 2:
+            assert g == 0.0
+            continue
+        half = SR / w / 2
+        beside = (np.interp(nulls - half, freqs, power_db) + np.interp(nulls + half, freqs, power_db)) / 2
+        assert g == pytest.approx(np.quantile(beside - np.interp(nulls, freqs, power_db), 0.25))

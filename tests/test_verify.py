@@ -366,8 +366,9 @@ def test_the_smooth_specialist_reads_the_clip_with_its_smoothing_undone():
 
 
 def test_screen_settings_are_validated_and_apply_to_long_clips_only():
-    assert SearchPlan().screens(int(7.4 * SR), SR) == 0  # not worth screening
-    assert SearchPlan().screens(10 * SR, SR) == 5 * SR
+    assert SearchPlan().screens(int(4.4 * SR), SR) == 0  # not worth screening
+    assert SearchPlan().screens(10 * SR, SR) == 3 * SR
+    assert SearchPlan().screens(5 * SR, SR) == 3 * SR
     assert SearchPlan(screen_seconds=None).screens(60 * SR, SR) == 0
     with pytest.raises(ValueError, match="screen_seconds"):
         SearchPlan(screen_seconds=0)

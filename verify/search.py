@@ -73,10 +73,13 @@ class SearchPlan:
     each is first tried on the clip's first `screen_seconds` seconds, and the whole clip
     is analysed at that scale only when the screen's best uncorrected p-value is below
     `screen_p`. A screened-out hypothesis counts as p = 1, which can only make the
-    reported p-value larger, so the correction stays valid. It saves a third of the
-    work on an unmarked 10 s clip; its price: a clip that was re-timed *and* whose mark
-    starts after its first `screen_seconds` (a marked clip spliced after unmarked audio)
-    is missed. `screen_seconds=None` turns it off.
+    reported p-value larger, so the correction stays valid. The screens were half the
+    work on an unmarked 10 s clip at 5 s; at 3 s, 0.19 -> 0.16 s (benchmarks/verify.py).
+    3 s is plenty for a sped-up marked clip: AudioSeal's x1.25 on the first 10 report
+    clips gives screen p-values of 1e-9 to 1e-27 at 3 s (1e-13 to 1e-43 at 5 s;
+    benchmarks/results/verify-screen.txt). Its price: a clip that was re-timed *and*
+    whose mark starts after its first `screen_seconds` (a marked clip spliced after
+    unmarked audio) is missed. `screen_seconds=None` turns it off.
 
     For each specialist encoder in `specialists` (verify/specialists.py: one trained on a
     family of heavy edits, e.g. band-limiting filters), the clip at scale 1 is also
@@ -94,7 +97,7 @@ class SearchPlan:
     gated_share: float = 0.6  # shared by the hypotheses of the open gated families
     specialists: tuple[str, ...] = ()
     undo: tuple[str, ...] = ("echo", "smoothing")
-    screen_seconds: float | None = 5.0
+    screen_seconds: float | None = 3.0
     screen_p: float = 1e-2
 
     def __post_init__(self) -> None:

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from verify.spectrum import welch_psd
+
 LOW_CUT_DB = 25.0  # 50-300 Hz this far below the strongest band: a high-pass / band-pass
 MID_CUT_DB = 25.0  # 300-1000 Hz too, this far down: a high-pass above 1 kHz
 HIGH_CUT_DB = 40.0  # 1-4 kHz this far below the strongest band: a low-pass
@@ -56,9 +58,7 @@ _BANDS = ((50.0, 300.0), (300.0, 1000.0), (1000.0, 4000.0), (4000.0, 7800.0))
 
 def band_levels_db(y: np.ndarray, sample_rate: int) -> np.ndarray:
     """Energy of `y` [N] in each of _BANDS, in dB below the strongest of them ([4], <= 0)."""
-    from scipy.signal import welch  # here: the CLI imports this module for SPECIALISTS
-
-    freqs, power = welch(np.asarray(y, dtype=np.float64), sample_rate, nperseg=min(1024, len(y)))
+    freqs, power = welch_psd(y, sample_rate, 1024)
     level = np.array([power[(freqs >= lo) & (freqs < min(hi, sample_rate / 2))].sum()
                       for lo, hi in _BANDS])
     db = 10 * np.log10(level + 1e-20)

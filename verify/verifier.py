@@ -36,12 +36,19 @@ class TokenDetection:
 class _HypothesisTokens:
     """Tokens of the clip under each hypothesis. Hypotheses that differ only in their
     sub-frame offset share one `Codec.offset_encoder` (the compact codec analyses the
-    clip once for all of them)."""
+    clip once for all of them), and the first stage that needs one of them encodes every
+    offset the plan has for it: the last layers run as one batch, which costs less than
+    a row alone plus the other rows later (the clip as it is, then its other offsets)."""
 
     def __init__(self, codecs: dict[str, Codec], wav: np.ndarray, plan: SearchPlan,
                  n_codebooks: int) -> None:
         self.codecs, self.wav, self.n_codebooks = codecs, wav, n_codebooks
-        self.max_offset = max(h.offset for h in plan.hypotheses(codecs["verifier"].hop_length))
+        planned = plan.hypotheses(codecs["verifier"].hop_length)
+        self.max_offset = max(h.offset for h in planned)
+        self._offsets: dict[tuple[str, float, int, str | None], list[int]] = {}
+        for h in planned:
+            self._offsets.setdefault((h.encoder, h.scale, h.polarity, h.undo), []).append(h.offset)
+        self._codes: dict[tuple[str, float, int, str | None], dict[int, torch.Tensor]] = {}
         self._encoders: dict[tuple[str, float, int, str | None], object] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
         self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
@@ -60,7 +67,10 @@ class _HypothesisTokens:
             enc = self._encoders[key]
             if enc is None:
                 return None
-            codes = enc([stage[i].offset for i in idx])
+            if key not in self._codes:
+                offsets = list(dict.fromkeys(self._offsets.get(key, []) + [stage[i].offset for i in idx]))
+                self._codes[key] = dict(zip(offsets, enc(offsets), strict=True))
+            codes = [self._codes[key][stage[i].offset] for i in idx]
             loud = self._audio(*key) if key[0] in LOUD_FRAMES_ONLY else None
             for i, c in zip(idx, codes, strict=True):
                 out[i] = c.numpy()

@@ -123,11 +123,13 @@ class Scorer:
         sizes = [t.n_units for t in self.tables]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.total_units = int(self._offsets[-1])
+        # kept in the tables' own small dtypes (and not copied for one codebook): the
+        # int64 copies of 1M-unit tables cost more than counting a 10 s clip
         if config.has_payload:
-            self._colour = np.concatenate([t.colour for t in self.tables]).astype(np.int64)
-            self._position = np.concatenate([t.position for t in self.tables]).astype(np.int64)
+            self._colour = _joined([t.colour for t in self.tables])
+            self._position = _joined([t.position for t in self.tables])
         if config.binomial:
-            self._green = np.concatenate([t.green for t in self.tables])
+            self._green = _joined([t.green for t in self.tables])
 
     def _codebook_units(self, j: int, tok: np.ndarray) -> np.ndarray:
         """Unit ids of marked codebook j: int64 [T - h]; entry k covers frames k .. k + h."""
@@ -211,9 +213,13 @@ class Scorer:
             hits = np.bincount(seq, weights=self._green[unit], minlength=n_seq).astype(np.int64)
         if self.config.has_payload:
             b, r = self.config.n_symbols, self.config.radix
-            cell = (seq * b + self._position[unit]) * r + self._colour[unit]
+            cell = (seq * b + self._position[unit]) * r + self._colour[unit]  # int64: seq is
             w = np.bincount(cell, minlength=n_seq * b * r).reshape(n_seq, b, r).astype(np.int64)
         return UnitCounts(n_units, hits, w)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _sorted_unique(x: np.ndarray) -> np.ndarray:
