@@ -175,6 +175,32 @@ def test_vectorised_windows_equal_scoring_each_slice(cfg, maps):
         assert (a is None and b is None) or np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("cfg", [WatermarkConfig(), WatermarkConfig(context_width=0),
+                                 WatermarkConfig(gamma=0.25, payload_delta=2.0)])
+def test_unread_frames_drop_the_units_that_touch_them(cfg, maps):
+    """A token UNREAD (a frame the verifier chose not to read) removes every unit touching
+    it: the sequence scores as its read runs do, no pair is formed across the gap."""
+    from watermark.scoring import UNREAD, Scorer
+
+    scorer = Scorer(KEY, cfg, (maps[0],))
+    toks = np.random.default_rng(9).integers(0, 1024, size=60)
+    masked = toks.copy()
+    masked[[0, 10, 11, 12, 30, 59]] = UNREAD
+    runs = [toks[1:10], toks[13:30], toks[31:59]]
+    want = np.concatenate([scorer.units((r,)) for r in runs])
+    assert np.array_equal(scorer.units((masked,)), want)
+    batch = scorer.count(np.stack([masked, toks]))
+    assert batch.n_units.tolist() == [np.unique(want).size, np.unique(scorer.units((toks,))).size]
+    one = scorer.count([(masked,)])
+    for a, b in ((one.hits, batch.hits), (one.colour_counts, batch.colour_counts)):
+        assert (a is None and b is None) or np.array_equal(a, b[:1])
+    windows = scorer.count_windows((masked,), np.array([0, 20]), 20)
+    slices = scorer.count([(masked[0:20],), (masked[20:40],)])
+    assert np.array_equal(windows.n_units, slices.n_units)
+    with pytest.raises(TokenError, match="outside"):
+        scorer.units((np.array([3, -2, 5]),))
+
+
 def test_union_bound_is_flagged_for_huge_inputs():
     cfg = WatermarkConfig()
     toks = np.random.default_rng(8).integers(0, 1024, size=60_000)

@@ -24,8 +24,11 @@ took the Tier A mean TPR at 1e-3 on 5 s clips from 0.607 to 0.893
 - `noise`: a high noise floor: the 10th percentile of 20 ms frame energies within
   20 dB of the 90th (AudioSeal's pink and white noise: 6-11 dB; speech with pauses,
   clean or after any other Tier A edit: 30-47 dB; an echo fills the pauses, 16-40 dB).
-  It scores only the louder half of the clip's frames (`LOUD_FRAMES_ONLY`): the pauses
-  hold noise alone (benchmarks/results/specialists/README.md has what it changed).
+  It reads only the louder half of the clip's frames (`LOUD_FRAMES_ONLY`): the pauses
+  hold noise alone. The others are marked unread in place (`watermark.scoring.UNREAD`),
+  so a token pair is scored only where its two frames were adjacent; joining the loud
+  frames end to end had scored a bogus pair at every pause (white noise at 5 s: TPR
+  0.40 -> 0.50; benchmarks/results/specialists/README.md has what each step changed).
 - `smooth`: reads a clip whose moving-average filter `verify.smoothing` found and
   undid (`UNDO_FIRST`). The inverse filter brings the spectrum back except near the
   filter's nulls, and the verifier encoder reads what it leaves only partly (AudioSeal's
@@ -114,7 +117,7 @@ GATES: dict[str, Callable[[ClipTraits], bool]] = {
     "robust": lambda t: True,
 }
 SPECIALISTS = tuple(GATES)
-# specialists that score only the louder half of a clip's frames: where the clip shows
+# specialists that read only the louder half of a clip's frames: where the clip shows
 # a noise floor, its pauses hold noise alone and their tokens only dilute the count
 LOUD_FRAMES_ONLY = frozenset({"noise"})
 # the edit (verify.search.UNDOABLE) found and undone before the specialist reads a clip

@@ -19,6 +19,7 @@ from verify.search import Hypothesis, SearchPlan, undo_edit
 from verify.specialists import LOUD_FRAMES_ONLY, SPECIALISTS, applies, clip_traits, loud_frames
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
+from watermark.scoring import UNREAD
 
 DEFAULT_MAX_SECONDS = 600.0
 
@@ -30,7 +31,6 @@ class TokenDetection:
     hypothesis: Hypothesis
     hypotheses: int
     primary_raw_p_value: float  # the clip as it is (best key), uncorrected
-    frames: np.ndarray | None = None  # the frames scored, where the hypothesis kept only some
 
 
 class _HypothesisTokens:
@@ -52,7 +52,6 @@ class _HypothesisTokens:
         self._encoders: dict[tuple[str, float, int, str | None], object] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
         self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
-        self.kept: dict[Hypothesis, np.ndarray] = {}  # frames scored, for LOUD_FRAMES_ONLY readers
 
     def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
         """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
@@ -74,11 +73,12 @@ class _HypothesisTokens:
             loud = self._audio(*key) if key[0] in LOUD_FRAMES_ONLY else None
             for i, c in zip(idx, codes, strict=True):
                 out[i] = c.numpy()
-                if loud is not None:
-                    h = stage[i]
-                    y = np.concatenate([np.zeros(h.offset, np.float32), loud])
-                    self.kept[h] = loud_frames(y, self.codecs[key[0]].hop_length, out[i].shape[-1])
-                    out[i] = out[i][..., self.kept[h]]
+                if loud is not None:  # the quieter frames are not read (see watermark.scoring.UNREAD)
+                    y = np.concatenate([np.zeros(stage[i].offset, np.float32), loud])
+                    quiet = np.ones(out[i].shape[-1], bool)
+                    quiet[loud_frames(y, self.codecs[key[0]].hop_length, quiet.size)] = False
+                    out[i] = out[i].copy()
+                    out[i][..., quiet] = UNREAD
         return [out[i] for i in range(len(stage))]
 
     def applies(self, h: Hypothesis) -> bool:
@@ -153,7 +153,7 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
             primary = det.raw_p_value
         if best is None or p < best.p_value:
             h = stage[det.candidate or 0]
-            best = TokenDetection(det, p, h, total, primary, encode.kept.get(h))
+            best = TokenDetection(det, p, h, total, primary)
         if early_stop and best.p_value < threshold:
             break
     assert best is not None
@@ -234,14 +234,9 @@ class Verifier:
     def _windows(self, td: TokenDetection) -> list[dict[str, float]]:
         fr = self.codec.frame_rate * td.hypothesis.scale
         shift = td.hypothesis.offset / self.codec.sample_rate / td.hypothesis.scale
-        out = []
-        for w in td.detection.windows:
-            start, end = w.start_frame, w.end_frame
-            if td.frames is not None and len(td.frames):  # windows count the scored frames only
-                start, end = int(td.frames[start]), int(td.frames[min(end, len(td.frames)) - 1]) + 1
-            out.append({"start_s": round(max(0.0, start / fr - shift), 3),
-                        "end_s": round(max(0.0, end / fr - shift), 3), "p_value": w.p_value})
-        return out
+        return [{"start_s": round(max(0.0, w.start_frame / fr - shift), 3),
+                 "end_s": round(max(0.0, w.end_frame / fr - shift), 3), "p_value": w.p_value}
+                for w in td.detection.windows]
 
     # -------------------------------------------------------------- main
     def verify(self, path: str | os.PathLike) -> FileResult:

@@ -21,6 +21,10 @@ from watermark.pvalues import binomial_tails, sum_of_max_tails
 from watermark.tables import UnitTables, build_tables, cached_tables
 
 ClusterMaps = ClusterMap | Mapping[int, ClusterMap] | None
+# A token id that marks a frame the detector was told not to read (e.g. a pause that holds
+# noise alone): a unit that touches such a frame is not counted, and the frames keep their
+# positions, so a pair of tokens is scored only where its two frames really were adjacent.
+UNREAD = -1
 
 
 def resolve_cluster_maps(
@@ -132,39 +136,39 @@ class Scorer:
             self._green = _joined([t.green for t in self.tables])
 
     def _codebook_units(self, j: int, tok: np.ndarray) -> np.ndarray:
-        """Unit ids of marked codebook j: int64 [T - h]; entry k covers frames k .. k + h."""
+        """Unit ids of marked codebook j: tok [..., T] -> int64 [..., T - h]; entry k covers
+        frames k .. k + h, and is UNREAD where one of those frames is."""
         cm = self.cluster_maps[j]
-        if tok.size and (tok.min() < 0 or tok.max() >= cm.vocab_size):
+        if tok.size and (tok.min() < UNREAD or tok.max() >= cm.vocab_size):
             raise TokenError(
                 f"codebook {self.config.codebooks[j]} has token ids outside "
-                f"[0, {cm.vocab_size}); is the cluster map for this codec?"
+                f"[0, {cm.vocab_size}) (or {UNREAD} for a frame not read); is the cluster map "
+                "for this codec?"
             )
-        cl = cm.ids[tok]
+        read = tok != UNREAD
+        cl = cm.ids[np.where(read, tok, 0)]
         if self.config.context_width == 1:
-            u = cl[:-1] * cm.n_clusters + cl[1:]
+            u = cl[..., :-1] * cm.n_clusters + cl[..., 1:]
+            read = read[..., :-1] & read[..., 1:]
         else:
             u = cl
-        return u + self._offsets[j]
+        return np.where(read, u + self._offsets[j], UNREAD)
 
     def units(self, rows: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Unit ids (not de-duplicated) of one sequence: int64 [~T * codebooks]."""
+        """Unit ids (not de-duplicated) of one sequence, the unread ones left out:
+        int64 [<= T * codebooks]."""
         if len(rows) != len(self.cluster_maps):
             raise TokenError("need one token row per marked codebook")
         parts = [self._codebook_units(j, tok) for j, tok in enumerate(rows)]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        u = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return u[u != UNREAD]
 
     def units_batch(self, tokens: np.ndarray) -> np.ndarray:
-        """Unit ids of N equal-length single-codebook sequences [N, T] -> [N, T'] (fast path)."""
+        """Unit ids of N equal-length single-codebook sequences [N, T] -> [N, T'] (fast
+        path), UNREAD where a unit touches an unread frame."""
         if len(self.cluster_maps) != 1:
             raise TokenError("units_batch takes one marked codebook; use count() for [K, T]")
-        cm = self.cluster_maps[0]
-        tokens = np.asarray(tokens, dtype=np.int64)
-        if tokens.size and (tokens.min() < 0 or tokens.max() >= cm.vocab_size):
-            raise TokenError(f"token ids outside [0, {cm.vocab_size})")
-        cl = cm.ids[tokens]
-        if self.config.context_width == 1:
-            return cl[:, :-1] * cm.n_clusters + cl[:, 1:]
-        return cl
+        return self._codebook_units(0, np.asarray(tokens, dtype=np.int64))
 
     def count(self, sequences: Sequence[tuple[np.ndarray, ...]] | np.ndarray) -> UnitCounts:
         """De-duplicate and count units.
@@ -179,6 +183,8 @@ class Scorer:
             n_seq = u.shape[0]
             seq_idx = np.repeat(np.arange(n_seq, dtype=np.int64), u.shape[1])
             flat = u.ravel()
+            read = flat != UNREAD
+            seq_idx, flat = seq_idx[read], flat[read]
         else:
             us = [self.units(s) for s in sequences]
             n_seq = len(us)
@@ -201,7 +207,8 @@ class Scorer:
         parts = [self._codebook_units(j, tok)[span] for j, tok in enumerate(rows)]
         u = np.concatenate(parts, axis=1)
         seq_idx = np.repeat(np.arange(starts.size, dtype=np.int64), u.shape[1])
-        return self._tally(seq_idx, u.ravel(), starts.size)
+        read = u.ravel() != UNREAD
+        return self._tally(seq_idx[read], u.ravel()[read], starts.size)
 
     def _tally(self, seq_idx: np.ndarray, flat: np.ndarray, n_seq: int) -> UnitCounts:
         uniq = _sorted_unique(seq_idx * self.total_units + flat)
