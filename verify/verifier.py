@@ -48,8 +48,8 @@ class _HypothesisTokens:
         self._offsets: dict[tuple[str, float, int, str | None], list[int]] = {}
         for h in planned:
             self._offsets.setdefault((h.encoder, h.scale, h.polarity, h.undo), []).append(h.offset)
-        self._codes: dict[tuple[str, float, int, str | None], dict[int, torch.Tensor]] = {}
-        self._encoders: dict[tuple[str, float, int, str | None], object] = {}
+        # codes per offset for each family, or None where the clip does not open its gate
+        self._codes: dict[tuple[str, float, int, str | None], dict[int, torch.Tensor] | None] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
         self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
 
@@ -61,14 +61,12 @@ class _HypothesisTokens:
         for i, h in enumerate(stage):
             groups.setdefault((h.encoder, h.scale, h.polarity, h.undo), []).append(i)
         for key, idx in groups.items():
-            if key not in self._encoders:
-                self._encoders[key] = self._analyse(*key)
-            enc = self._encoders[key]
-            if enc is None:
-                return None
             if key not in self._codes:
+                enc = self._analyse(*key)
                 offsets = list(dict.fromkeys(self._offsets.get(key, []) + [stage[i].offset for i in idx]))
-                self._codes[key] = dict(zip(offsets, enc(offsets), strict=True))
+                self._codes[key] = None if enc is None else dict(zip(offsets, enc(offsets), strict=True))
+            if self._codes[key] is None:
+                return None
             codes = [self._codes[key][stage[i].offset] for i in idx]
             loud = self._audio(*key) if key[0] in LOUD_FRAMES_ONLY else None
             for i, c in zip(idx, codes, strict=True):
