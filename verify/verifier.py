@@ -33,6 +33,11 @@ class TokenDetection:
     primary_raw_p_value: float  # the clip as it is (best key), uncorrected
 
 
+def _family(h: Hypothesis) -> tuple[str, float, int, str | None]:
+    """What hypotheses that differ only in their sub-frame offset share: one analysis."""
+    return h.encoder, h.scale, h.polarity, h.undo
+
+
 class _HypothesisTokens:
     """Tokens of the clip under each hypothesis. Hypotheses that differ only in their
     sub-frame offset share one `Codec.offset_encoder` (the compact codec analyses the
@@ -47,7 +52,7 @@ class _HypothesisTokens:
         self.max_offset = max(h.offset for h in planned)
         self._offsets: dict[tuple[str, float, int, str | None], list[int]] = {}
         for h in planned:
-            self._offsets.setdefault((h.encoder, h.scale, h.polarity, h.undo), []).append(h.offset)
+            self._offsets.setdefault(_family(h), []).append(h.offset)
         # codes per offset for each family, or None where the clip does not open its gate
         self._codes: dict[tuple[str, float, int, str | None], dict[int, torch.Tensor] | None] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
@@ -59,7 +64,7 @@ class _HypothesisTokens:
         out: dict[int, np.ndarray] = {}
         groups: dict[tuple[str, float, int, str | None], list[int]] = {}
         for i, h in enumerate(stage):
-            groups.setdefault((h.encoder, h.scale, h.polarity, h.undo), []).append(i)
+            groups.setdefault(_family(h), []).append(i)
         for key, idx in groups.items():
             if key not in self._codes:
                 enc = self._analyse(*key)
@@ -82,7 +87,7 @@ class _HypothesisTokens:
     def applies(self, h: Hypothesis) -> bool:
         """Whether the clip shows what `h`'s family needs (always, for an ungated one);
         read from the audio alone, never the key (see verify.search)."""
-        return self._audio(h.encoder, h.scale, h.polarity, h.undo) is not None
+        return self._audio(*_family(h)) is not None
 
     def _audio(self, encoder: str, scale: float, polarity: int, undo: str | None) -> np.ndarray | None:
         sr = self.codecs["verifier"].sample_rate

@@ -183,8 +183,6 @@ class Scorer:
             n_seq = u.shape[0]
             seq_idx = np.repeat(np.arange(n_seq, dtype=np.int64), u.shape[1])
             flat = u.ravel()
-            read = flat != UNREAD
-            seq_idx, flat = seq_idx[read], flat[read]
         else:
             us = [self.units(s) for s in sequences]
             n_seq = len(us)
@@ -207,11 +205,11 @@ class Scorer:
         parts = [self._codebook_units(j, tok)[span] for j, tok in enumerate(rows)]
         u = np.concatenate(parts, axis=1)
         seq_idx = np.repeat(np.arange(starts.size, dtype=np.int64), u.shape[1])
-        read = u.ravel() != UNREAD
-        return self._tally(seq_idx[read], u.ravel()[read], starts.size)
+        return self._tally(seq_idx, u.ravel(), starts.size)
 
     def _tally(self, seq_idx: np.ndarray, flat: np.ndarray, n_seq: int) -> UnitCounts:
-        uniq = _sorted_unique(seq_idx * self.total_units + flat)
+        read = flat != UNREAD  # every counting path ends here: unread units are dropped once
+        uniq = _sorted_unique(seq_idx[read] * self.total_units + flat[read])
         seq = uniq // self.total_units
         unit = uniq - seq * self.total_units
         n_units = np.bincount(seq, minlength=n_seq).astype(np.int64)
@@ -220,7 +218,8 @@ class Scorer:
             hits = np.bincount(seq, weights=self._green[unit], minlength=n_seq).astype(np.int64)
         if self.config.has_payload:
             b, r = self.config.n_symbols, self.config.radix
-            cell = (seq * b + self._position[unit]) * r + self._colour[unit]  # int64: seq is
+            # int64 throughout, as seq is: the tables' own dtypes are small ints
+            cell = (seq * b + self._position[unit]) * r + self._colour[unit]
             w = np.bincount(cell, minlength=n_seq * b * r).reshape(n_seq, b, r).astype(np.int64)
         return UnitCounts(n_units, hits, w)
 
