@@ -12,6 +12,7 @@ import abc
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -20,6 +21,23 @@ class CodecError(Exception):
     """A codec cannot be loaded or used; the message says what to do."""
 
     exit_code = 5
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One encode of a clip, with how sure the encoder was of the first codebook.
+
+    Attributes:
+        codes: long [K, T].
+        top_tokens: long [T, M] codebook 0's M nearest codewords per frame, nearest first
+            (codes[0] == top_tokens[:, 0]), or None where the backend does not say.
+        top_logits: float [T, M] their logits: minus their squared distances to the
+            encoder's output (what the verifier encoders were trained on as logits).
+    """
+
+    codes: torch.Tensor
+    top_tokens: torch.Tensor | None = None
+    top_logits: torch.Tensor | None = None
 
 
 class Codec(abc.ABC):
@@ -91,6 +109,13 @@ class Codec(abc.ABC):
                     for i, o in enumerate(offsets)]
 
         return encode
+
+    def offset_reader(self, wav: torch.Tensor, max_offset: int, n_codebooks: int, top: int = 32
+                      ) -> Callable[[Sequence[int]], list[Reading]]:
+        """`offset_encoder`, each encode a `Reading` with codebook 0's `top` nearest codewords
+        (the soft reading of watermark/soft.py). Default: codes only (top_tokens None)."""
+        encode = Codec.offset_encoder(self, wav, max_offset, n_codebooks)  # not an override's
+        return lambda offsets: [Reading(c) for c in encode(offsets)]
 
     def codewords(self, k: int):
         """Codewords of codebook k as a float array [codebook_size, D].

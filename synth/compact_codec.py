@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from synth._encodec_compat import import_encodec
-from synth.codec import Codec, CodecError, _check_offsets
+from synth.codec import Codec, CodecError, Reading, _check_offsets
 from synth.fileio import atomic_open, sha256_file
 from synth.istft_decoder import ISTFTDecoder
 from synth.lean_encoder import fold_layers
@@ -404,22 +404,31 @@ class CompactCodec(Codec):
         layers (~4 % of the encoder's time) and the quantiser. Offsets that are not
         multiples of `step` fall back to a full encode.
         """
+        read = self.offset_reader(wav, max_offset, n_codebooks, top=0)
+        return lambda offsets: [r.codes for r in read(offsets)]
+
+    def offset_reader(self, wav: torch.Tensor, max_offset: int, n_codebooks: int, top: int = 32
+                      ) -> Callable[[Sequence[int]], list[Reading]]:
+        """Codec.offset_reader on `offset_encoder`'s shared analysis. With one codebook
+        (what the verifier reads), the codes come from the same distances as the top
+        codewords: the quantiser's nearest codeword, computed once."""
         enc = self.encoder if self.encoder is not None else self.model.encoder
         layers = enc.model
         split = max(i for i, m in enumerate(layers)
                     if hasattr(m, "conv") and hasattr(m.conv, "conv") and m.conv.conv.stride[0] > 1)
         step = self.hop_length // layers[split].conv.conv.stride[0]
         if max_offset % step:
-            return super().offset_encoder(wav, max_offset, n_codebooks)
+            return super().offset_reader(wav, max_offset, n_codebooks, top)
         wav = torch.as_tensor(wav, dtype=torch.float32).reshape(-1)
         n, hop = wav.shape[0], self.hop_length
         width = max_offset + n + (-(max_offset + n)) % hop  # every offset's window, whole frames
         features: list[torch.Tensor] = []
-        fallback = super().offset_encoder(wav, max_offset, n_codebooks)
+        fallback = super().offset_reader(wav, max_offset, n_codebooks, top)
         front, back = self._fold(enc, split)
+        embed = self.model.codebooks[0].embed
 
         @torch.inference_mode()
-        def encode(offsets: Sequence[int]) -> list[torch.Tensor]:
+        def read(offsets: Sequence[int]) -> list[Reading]:
             _check_offsets(offsets, max_offset)
             if any(o % step for o in offsets):
                 return fallback(offsets)
@@ -431,11 +440,22 @@ class CompactCodec(Codec):
             # one batched pass of the last layers over all offsets: the LSTM steps through
             # time, so a batch of rows costs little more than one
             batch = torch.cat([h[..., (max_offset - o) // step:][..., : width // step] for o in offsets])
-            z = back(batch)
-            codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)  # [K', B, T]
-            return [codes[:, i, : math.ceil((n + o) / hop)] for i, o in enumerate(offsets)]
+            z = back(batch)  # [B, D, T']
+            lengths = [math.ceil((n + o) / hop) for o in offsets]
+            if top <= 0:
+                codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)  # [K', B, T']
+                return [Reading(codes[:, i, : t]) for i, t in enumerate(lengths)]
+            b, d, frames = z.shape
+            logits = -_sq_dist(z.transpose(1, 2).reshape(-1, d), embed).reshape(b, frames, -1)
+            top_logits, top_tokens = logits.topk(top, dim=-1)  # [B, T', top], sorted
+            if n_codebooks == 1:
+                codes = top_tokens[..., 0][None]
+            else:
+                codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)
+            return [Reading(codes[:, i, : t], top_tokens[i, : t], top_logits[i, : t])
+                    for i, t in enumerate(lengths)]
 
-        return encode
+        return read
 
     def _fold(self, enc: nn.Module, split: int):
         """The encoder's layers before and after `split`, folded (synth/lean_encoder.py)

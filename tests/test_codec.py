@@ -73,6 +73,32 @@ def test_offset_encoder_shares_work_and_matches_a_plain_encode(codec):
         fast([241])
 
 
+def test_offset_reader_gives_the_same_codes_and_the_nearest_codewords_in_order(codec):
+    """The soft reading's codes are the quantiser's (one distance computation serves
+    both), its top tokens are the nearest codewords, nearest first."""
+    from synth.compact_codec import _sq_dist
+
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(8_000, generator=gen) * 0.1
+    offsets = [0, 80, 160, 240]
+    codes = codec.offset_encoder(x, 240, 1)(offsets)
+    readings = codec.offset_reader(x, 240, 1, top=5)(offsets)
+    embed = codec.model.codebooks[0].embed
+    for c, r in zip(codes, readings, strict=True):
+        assert torch.equal(r.codes, c) and torch.equal(r.top_tokens[:, 0], c[0])
+        assert r.top_tokens.shape == r.top_logits.shape == (c.shape[1], 5)
+        assert bool((r.top_logits[:, :-1] >= r.top_logits[:, 1:]).all())
+    # the logits are minus the squared distances of the encoder's output to the codewords
+    # (at the largest offset the shared analysis sees what a plain encode sees, up to the end)
+    z = codec.model.encoder(torch.cat([torch.zeros(240), x])[None, None])[0].T[:10]
+    want = (-_sq_dist(z, embed)).topk(5, dim=-1).values
+    assert torch.allclose(readings[3].top_logits[:10], want, rtol=1e-3, atol=1e-3)
+    two = codec.offset_reader(x, 240, 2, top=3)([0])[0]
+    assert two.codes.shape[0] == 2 and torch.equal(two.codes[0], two.top_tokens[:, 0])
+    plain = codec.offset_reader(x, 240, 1)([20])[0]  # the generic path: codes only
+    assert plain.top_tokens is None and plain.codes.shape == (1, 26)
+
+
 def test_decode_with_fewer_codebooks(codec):
     codes = codec.encode(torch.randn(8000) * 0.1)
     assert codec.decode(codes[:1]).shape == (8000,)

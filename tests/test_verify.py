@@ -319,9 +319,9 @@ def test_a_specialist_is_tried_only_on_clips_that_show_its_edit():
         def __getattr__(self, name):
             return getattr(codec, name)
 
-        def offset_encoder(self, *a):
+        def offset_reader(self, *a):
             seen.append(a)
-            return codec.offset_encoder(*a)
+            return codec.offset_reader(*a)
 
     td = detect_audio(x, codec, scheme, [key], plan, early_stop=False, specialist_codecs={"band": Spy()})
     assert seen == [] and td.hypotheses == plan.ungated_count()  # a closed gate is not counted
@@ -349,9 +349,9 @@ def test_the_smooth_specialist_reads_the_clip_with_its_smoothing_undone():
         def __getattr__(self, name):
             return getattr(codec, name)
 
-        def offset_encoder(self, y, *a):
+        def offset_reader(self, y, *a):
             seen.append(y.numpy().copy())
-            return codec.offset_encoder(y, *a)
+            return codec.offset_reader(y, *a)
 
     scheme, key = scheme_for(codec), WatermarkKey.generate()
     spies = {"band": Spy(), "smooth": Spy()}
@@ -495,9 +495,11 @@ def test_the_noise_specialist_reads_only_the_louder_half_of_the_frames(setup):
     plan = SearchPlan(specialists=("noise",))
     tokens = _HypothesisTokens({"verifier": codec, "noise": codec}, noisy, plan, 1)
     stage = next(s for s in plan.stages(320) if s[0].encoder == "noise")
-    codes = tokens(stage)
-    plain = _HypothesisTokens({"verifier": codec}, noisy, plan, 1)(
+    codes, soft = tokens(stage)
+    plain, _ = _HypothesisTokens({"verifier": codec}, noisy, plan, 1)(
         [Hypothesis(h.scale, h.offset, h.polarity) for h in stage])
+    # the soft reading covers every frame; scoring leaves out the ones the tokens mark UNREAD
+    assert all(r.tokens.shape[0] == c.shape[-1] for r, c in zip(soft, codes, strict=True))
     for h, c, full in zip(stage, codes, plain, strict=True):
         kept = loud_frames(np.concatenate([np.zeros(h.offset, np.float32), noisy]), 320, full.shape[-1])
         assert c.shape == full.shape

@@ -72,11 +72,15 @@ class Detector:
         self.keys = [eval_key()]
         self.plan = SearchPlan(specialists=tuple(self.specialist_codecs))
         self.threshold = float(spec.get("threshold", min(ALPHAS)))
+        from verify.verifier import SOFT, SOFT_TOP_TOKENS
+
+        self.soft, self.soft_top = SOFT, SOFT_TOP_TOKENS
 
     @property
     def fingerprint(self) -> str:
         info = {"codec": self.codec.info(), "scheme": self.scheme.to_dict(), "plan": repr(self.plan),
-                "threshold": self.threshold, "keys": [k.key_id for k in self.keys],
+                "soft": [repr(self.soft), self.soft_top], "threshold": self.threshold,
+                "keys": [k.key_id for k in self.keys],
                 "registry_size": REGISTRY_SIZE}
         if self.codec.name == "compact-16k":
             from synth.compact_codec import encoder_asset
@@ -90,6 +94,7 @@ class Detector:
     def describe(self) -> dict:
         return {"codec": self.codec.info(), "scheme": self.scheme.to_dict(),
                 "search_hypotheses": self.plan.count() * len(self.keys), "plan": repr(self.plan),
+                "soft_scoring": repr(self.soft),
                 "early_stop_below": self.threshold, "key_id": self.keys[0].key_id}
 
     def __call__(self, wav: np.ndarray) -> Outcome:
@@ -98,7 +103,7 @@ class Detector:
         if len(wav) < 2 * self.codec.hop_length:
             return Outcome(1.0, 1.0, None, 0, None)
         td = detect_audio(wav, self.codec, self.scheme, self.keys, self.plan, threshold=self.threshold,
-                          specialist_codecs=self.specialist_codecs)
+                          specialist_codecs=self.specialist_codecs, soft_scoring=self.soft)
         d = td.detection
         return Outcome(td.p_value, d.raw_p_value, d.payload, d.n_units, td.hypothesis.to_dict(),
                        td.primary_raw_p_value, d.colour_counts)

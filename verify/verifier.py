@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from synth.audio import AudioError, load_audio
-from synth.codec import Codec, load_codec, load_specialist_codecs
+from synth.codec import Codec, Reading, load_codec, load_specialist_codecs
 from synth.fileio import sha256_file
 from synth.scheme import Scheme, scheme_for
 from verify.result import DEFAULT_THRESHOLD, FileResult
@@ -20,6 +20,10 @@ from verify.specialists import LOUD_FRAMES_ONLY, SPECIALISTS, applies, clip_trai
 from watermark.detect import Detection, detect_many, match_payload
 from watermark.keys import WatermarkKey
 from watermark.scoring import UNREAD
+from watermark.soft import SoftReading, SoftScoring
+
+SOFT_TOP_TOKENS = 32  # codewords a soft reading keeps per frame: the rest carry no belief
+SOFT = SoftScoring()  # how the verifier weighs them (watermark/soft.py)
 
 DEFAULT_MAX_SECONDS = 600.0
 
@@ -39,29 +43,34 @@ def _family(h: Hypothesis) -> tuple[str, float, int, str | None]:
 
 
 class _HypothesisTokens:
-    """Tokens of the clip under each hypothesis. Hypotheses that differ only in their
-    sub-frame offset share one `Codec.offset_encoder` (the compact codec analyses the
+    """Tokens of the clip under each hypothesis, and with `soft` the encoder's soft
+    reading of them (watermark/soft.py). Hypotheses that differ only in their
+    sub-frame offset share one `Codec.offset_reader` (the compact codec analyses the
     clip once for all of them), and the first stage that needs one of them encodes every
     offset the plan has for it: the last layers run as one batch, which costs less than
     a row alone plus the other rows later (the clip as it is, then its other offsets)."""
 
     def __init__(self, codecs: dict[str, Codec], wav: np.ndarray, plan: SearchPlan,
-                 n_codebooks: int) -> None:
+                 n_codebooks: int, soft: bool = True) -> None:
         self.codecs, self.wav, self.n_codebooks = codecs, wav, n_codebooks
+        self.top = SOFT_TOP_TOKENS if soft else 0
         planned = plan.hypotheses(codecs["verifier"].hop_length)
         self.max_offset = max(h.offset for h in planned)
         self._offsets: dict[tuple[str, float, int, str | None], list[int]] = {}
         for h in planned:
             self._offsets.setdefault(_family(h), []).append(h.offset)
-        # codes per offset for each family, or None where the clip does not open its gate
-        self._codes: dict[tuple[str, float, int, str | None], dict[int, torch.Tensor] | None] = {}
+        # readings per offset for each family, or None where the clip does not open its gate
+        self._codes: dict[tuple[str, float, int, str | None], dict[int, Reading] | None] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
         self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
 
-    def __call__(self, stage: list[Hypothesis]) -> list[np.ndarray] | None:
-        """Codes per hypothesis of `stage`, or None when a hypothesis does not apply to
-        this clip (an undo family or a specialist whose edit the clip does not show)."""
+    def __call__(self, stage: list[Hypothesis]
+                 ) -> tuple[list[np.ndarray], list[SoftReading | None]] | None:
+        """(codes, soft reading or None) per hypothesis of `stage`, or None when a
+        hypothesis does not apply to this clip (an undo family or a specialist whose edit
+        the clip does not show)."""
         out: dict[int, np.ndarray] = {}
+        soft: dict[int, SoftReading | None] = {}
         groups: dict[tuple[str, float, int, str | None], list[int]] = {}
         for i, h in enumerate(stage):
             groups.setdefault(_family(h), []).append(i)
@@ -72,17 +81,19 @@ class _HypothesisTokens:
                 self._codes[key] = None if enc is None else dict(zip(offsets, enc(offsets), strict=True))
             if self._codes[key] is None:
                 return None
-            codes = [self._codes[key][stage[i].offset] for i in idx]
+            readings = [self._codes[key][stage[i].offset] for i in idx]
             loud = self._audio(*key) if key[0] in LOUD_FRAMES_ONLY else None
-            for i, c in zip(idx, codes, strict=True):
-                out[i] = c.numpy()
+            for i, r in zip(idx, readings, strict=True):
+                out[i] = r.codes.numpy()
+                soft[i] = None if r.top_tokens is None else SoftReading(r.top_tokens.numpy(),
+                                                                         r.top_logits.numpy())
                 if loud is not None:  # the quieter frames are not read (see watermark.scoring.UNREAD)
                     y = np.concatenate([np.zeros(stage[i].offset, np.float32), loud])
                     quiet = np.ones(out[i].shape[-1], bool)
                     quiet[loud_frames(y, self.codecs[key[0]].hop_length, quiet.size)] = False
                     out[i] = out[i].copy()
                     out[i][..., quiet] = UNREAD
-        return [out[i] for i in range(len(stage))]
+        return [out[i] for i in range(len(stage))], [soft[i] for i in range(len(stage))]
 
     def applies(self, h: Hypothesis) -> bool:
         """Whether the clip shows what `h`'s family needs (always, for an ungated one);
@@ -108,13 +119,14 @@ class _HypothesisTokens:
         y = self._audio(encoder, scale, polarity, undo)
         if y is None:
             return None
-        return self.codecs[encoder].offset_encoder(torch.from_numpy(y), self.max_offset, self.n_codebooks)
+        return self.codecs[encoder].offset_reader(torch.from_numpy(y), self.max_offset, self.n_codebooks,
+                                                  self.top)
 
 
 def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[WatermarkKey],
                  plan: SearchPlan | None = None, threshold: float = DEFAULT_THRESHOLD,
-                 early_stop: bool = True, specialist_codecs: dict[str, Codec] | None = None
-                 ) -> TokenDetection:
+                 early_stop: bool = True, specialist_codecs: dict[str, Codec] | None = None,
+                 soft_scoring: SoftScoring | None = SOFT) -> TokenDetection:
     """Search alignments of `wav` (float32 [N] at codec rate) and detect under every key.
 
     The p-value is corrected for all hypotheses `plan` counts for this clip (weighted
@@ -122,6 +134,11 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
     verify.search) times all keys, even when the search stops early because the
     corrected p-value is already below `threshold`. A plan with specialists needs their
     codecs in `specialist_codecs` (`synth.codec.load_specialist_codecs`).
+
+    Each hypothesis is scored on the encoder's soft reading (watermark/soft.py: what it
+    believes about each token, not only its best guess) with `soft_scoring`, or on the
+    tokens alone with None. The scale screens read tokens alone: a screen only decides
+    what to analyse, and the hard count costs less.
     """
     plan = plan or SearchPlan()
     codecs = {"verifier": codec, **(specialist_codecs or {})}
@@ -131,9 +148,9 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
                          "in specialist_codecs")
     best: TokenDetection | None = None
     n_books = max(scheme.config.codebooks) + 1
-    encode = _HypothesisTokens(codecs, wav, plan, n_books)
+    encode = _HypothesisTokens(codecs, wav, plan, n_books, soft=soft_scoring is not None)
     head = plan.screens(wav.shape[-1], codec.sample_rate)
-    screen = _HypothesisTokens(codecs, wav[:head], plan, n_books) if head else None
+    screen = _HypothesisTokens(codecs, wav[:head], plan, n_books, soft=False) if head else None
     stages = list(plan.stages(codec.hop_length))
     # which gated families this clip opens decides the weights, so all gates are read
     # first (~30 ms for 10 s: band levels, frame energies, the echo and filter searches)
@@ -144,11 +161,12 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
         if not is_open[i]:
             continue  # a gated family this clip does not open: not counted, not tried
         if screen is not None and stage[0].scale != plan.scales[0]:
-            peek = detect_many(screen(stage), keys, scheme.config, scheme.cluster_map)
+            peek = detect_many(screen(stage)[0], keys, scheme.config, scheme.cluster_map)
             if peek.raw_p_value >= plan.screen_p:
                 continue  # counts as p = 1 for this stage: see SearchPlan
-        tokens = encode(stage)
-        det = detect_many(tokens, keys, scheme.config, scheme.cluster_map)
+        tokens, soft = encode(stage)
+        det = detect_many(tokens, keys, scheme.config, scheme.cluster_map,
+                          soft=soft if soft_scoring is not None else None, soft_scoring=soft_scoring)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
         weight = plan.multiplier(i == 0, plan.gated(stage[0]), open_gated)
         p = min(1.0, det.raw_p_value * weight * len(keys))

@@ -14,12 +14,15 @@ Verifier side::
 
     det = detect_many(candidate_token_arrays, keys, WatermarkConfig(), cmap)
     det.p_value, det.payload, det.windows
+    # with the reader's beliefs (top tokens and logits per frame), still an exact test:
+    det = detect_many(tokens, keys, config, cmap, soft=[SoftReading(top_tokens, top_logits)])
 
 Module map (one concept per module): keys (key, key id, subkeys), prf (the keyed PRF),
 tables (colouring of scoring units), clusters (ClusterMap), config (WatermarkConfig
 and why its defaults), payload (message <-> symbols + CRC), processor, head (the processor folded into
 an LM head's bias), sampling,
-scoring (de-duplicated counts), pvalues (exact nulls, Bonferroni), detect (Detection),
+scoring (de-duplicated counts), soft (weighted units of a soft reading), pvalues (exact
+nulls, Bonferroni), detect (Detection),
 synthetic (null/watermarked sequences for studies).
 """
 
@@ -38,6 +41,7 @@ from watermark.head import HeadBias
 from watermark.keys import WatermarkKey
 from watermark.processor import WatermarkLogitsProcessor
 from watermark.sampling import filter_logits, sample_next
+from watermark.soft import SoftReading, SoftScoring
 
 __all__ = [
     "ClusterMap",
@@ -47,6 +51,8 @@ __all__ = [
     "HeadBias",
     "KeyFormatError",
     "PayloadError",
+    "SoftReading",
+    "SoftScoring",
     "TokenError",
     "WatermarkConfig",
     "WatermarkError",

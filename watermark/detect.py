@@ -23,14 +23,21 @@ from watermark import payload as payload_codec
 from watermark.config import WatermarkConfig
 from watermark.errors import WatermarkError
 from watermark.keys import WatermarkKey
-from watermark.pvalues import binomial_tails, bonferroni
+from watermark.pvalues import (
+    binomial_tails,
+    bonferroni,
+    weighted_binomial_bound,
+    weighted_binomial_sf,
+)
 from watermark.scoring import (
     ClusterMaps,
     Scorer,
+    UnitCounts,
     as_codebook_rows,
     pvalues,
     resolve_cluster_maps,
 )
+from watermark.soft import SoftReading, SoftScoring
 
 CODEC_VOCAB = 1024  # EnCodec codebook size: the identity map used when none is given
 DEFAULT_WINDOW_FRAMES = 250  # 5 s at 50 frames/s
@@ -64,7 +71,9 @@ class Detection:
         symbols: decoded symbols (payload configs), whether or not the check passed.
         hypotheses: number of tests the correction accounts for.
         candidate: index of the winning candidate sequence.
-        statistic: "binomial" (zero-bit, layered) or "sum-of-max" (classic MPAC).
+        statistic: "binomial" (zero-bit, layered), "weighted-binomial" (a soft reading,
+            watermark/soft.py; score and n_units are then its weighted green count and
+            its weighted units) or "sum-of-max" (classic MPAC).
         exact: False if a conservative bound replaced the exact null (huge inputs).
         windows: per-window scores of the winning candidate.
         colour_counts: int [b, r] units per (message position, colour) of the winning
@@ -218,6 +227,40 @@ def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int) -
     ]
 
 
+class _Scores(NamedTuple):
+    """One key's p-values for every candidate: p, score, n_units [N]; exact, weighted
+    bool [N]; the plain counts (payload colours, windows)."""
+
+    p: np.ndarray
+    score: np.ndarray
+    n_units: np.ndarray
+    exact: np.ndarray
+    weighted: np.ndarray
+    counts: UnitCounts
+
+
+def _scores(scorer: Scorer, seqs: list[tuple[np.ndarray, ...]], soft: Sequence[SoftReading | None] | None,
+            scoring: SoftScoring) -> _Scores:
+    counts = scorer.count(seqs)
+    p, score, exact = pvalues(counts, scorer.config)
+    n_units, weighted = counts.n_units.copy(), np.zeros(len(seqs), bool)
+    idx = [i for i, r in enumerate(soft or []) if r is not None]
+    if idx:
+        p, score, exact = p.copy(), score.copy(), exact.copy()
+        gamma = scorer.config.effective_gamma
+        tallies = {i: scorer.soft_counts(soft[i], seqs[i][0], scoring) for i in idx}
+        # the exact tail costs ~1 ms, its Chernoff bound microseconds: the candidate with
+        # the smallest bound gets the exact tail and the others keep their bounds, which
+        # are valid p-values too (each is >= its exact tail), so the minimum stays valid
+        bounds = {i: weighted_binomial_bound(per_weight, s, gamma) for i, (per_weight, s) in tallies.items()}
+        first = min(bounds, key=bounds.__getitem__)
+        for i, (per_weight, s) in tallies.items():
+            p[i] = weighted_binomial_sf(per_weight, s, gamma) if i == first else bounds[i]
+            score[i], n_units[i] = s, int(per_weight[1:].sum())
+            exact[i], weighted[i] = i == first, True
+    return _Scores(p, score, n_units, exact, weighted, counts)
+
+
 def detect_many(
     candidates: Sequence[object],
     keys: Sequence[WatermarkKey] | WatermarkKey,
@@ -226,6 +269,8 @@ def detect_many(
     *,
     extra_hypotheses: int = 1,
     window_frames: int = DEFAULT_WINDOW_FRAMES,
+    soft: Sequence[SoftReading | None] | None = None,
+    soft_scoring: SoftScoring | None = None,
 ) -> Detection:
     """Best (candidate, key) with its p-value corrected for every hypothesis tried.
 
@@ -239,6 +284,11 @@ def detect_many(
         extra_hypotheses: further tests made outside this call (multiplies the count).
         window_frames: localisation window length in frames (0 = no windows);
             windows overlap by half.
+        soft: per candidate, the reader's soft reading of it (`watermark.soft`) or None.
+            A candidate with one is scored with the weighted statistic (one marked
+            codebook with a green list), the others with the plain count; the payload
+            and the windows always come from the tokens.
+        soft_scoring: how soft readings become weights (default `SoftScoring()`).
     """
     if isinstance(keys, WatermarkKey):
         keys = [keys]
@@ -255,18 +305,24 @@ def detect_many(
         raise WatermarkError(f"extra_hypotheses must be an int >= 1, got {extra_hypotheses!r}")
     maps = resolve_cluster_maps(config, cluster_map, CODEC_VOCAB)
     seqs = [as_codebook_rows(c, config) for c in candidates]
+    if soft is not None and len(soft) != len(seqs):
+        raise WatermarkError(f"pass one soft reading (or None) per candidate: {len(soft)} for "
+                             f"{len(seqs)} candidates")
     hypotheses = len(seqs) * len(keys) * extra_hypotheses
-    statistic = "binomial" if config.binomial else "sum-of-max"
+    scoring = soft_scoring or SoftScoring()
 
     best = None
     for key in keys:
         scorer = Scorer(key, config, maps)
-        counts = scorer.count(seqs)
-        p, score, exact = pvalues(counts, config)
-        i = int(np.argmin(p))
-        if best is None or p[i] < best[0]:
-            best = (float(p[i]), i, scorer, counts, int(score[i]), bool(exact[i]))
-    raw_p, i, scorer, counts, score, exact = best
+        scores = _scores(scorer, seqs, soft, scoring)
+        i = int(np.argmin(scores.p))
+        if best is None or scores.p[i] < best[0]:
+            best = (float(scores.p[i]), i, scorer, scores)
+    raw_p, i, scorer, scores = best
+    counts = scores.counts
+    score, exact = int(scores.score[i]), bool(scores.exact[i])
+    statistic = ("weighted-binomial" if scores.weighted[i] else
+                 "binomial" if config.binomial else "sum-of-max")
     message = confidence = symbols = confs = None
     if config.has_payload:
         message, symbols, confs, confidence = decode_payload(counts.colour_counts[i], config)
@@ -274,7 +330,7 @@ def detect_many(
         p_value=float(bonferroni(raw_p, hypotheses)),
         raw_p_value=raw_p,
         score=score,
-        n_units=int(counts.n_units[i]),
+        n_units=int(scores.n_units[i]),
         key_id=scorer.key_id,
         payload=message,
         payload_confidence=confidence,
