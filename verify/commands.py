@@ -77,8 +77,9 @@ def verify_cmd(inputs, as_json, plot, trust, workers, threshold, quick) -> None:
     changes (and with an echo or a smoothing filter undone where the clip shows
     one, and read by a specialist encoder where it shows band-limiting filters,
     smoothing or heavy noise), and tested under every key of the home's keyring with an exact p-value
-    corrected for every hypothesis the clip calls for (verify/search.py). The decoded payload is looked
-    up in the registry and the embedded C2PA manifest is validated.
+    corrected for every hypothesis the clip calls for (verify/search.py). The test weighs what the
+    encoder believes about each token, not only its best guess, and stays exact (watermark/soft.py).
+    The decoded payload is looked up in the registry and the embedded C2PA manifest is validated.
 
     \b
     Verdicts:

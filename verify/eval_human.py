@@ -12,8 +12,8 @@ un-shifted clip's uncorrected one under the same key, and the un-shifted clip's
 under a fresh key of its own. The last is the calibration check: with one key for
 every clip, clips of one speaker share (context, token) units and so their
 p-values are dependent; fresh keys make them independent single tests, whose
-distribution must satisfy P(p <= a) <= a (binomial p-values are discrete, so they
-sit slightly below the uniform line).
+distribution must satisfy P(p <= a) <= a (binomial p-values, weighted or not, are
+discrete, so they sit slightly below the uniform line).
 """
 from __future__ import annotations
 
@@ -238,8 +238,9 @@ def render_markdown(res: dict, plot_name: str) -> str:
     w("## Are the p-values calibrated?\n")
     w("The corrected p-value takes the best of the alignment hypotheses and multiplies it back, so it is "
       "conservative by design (piled towards 1). The un-shifted clip's uncorrected p-value is one "
-      "binomial test. Under a **fresh key per clip** these tests are independent and must satisfy "
-      "P(p <= a) <= a; binomial p-values are discrete, so they sit a little below the uniform line "
+      "test: the weighted binomial of the encoder's soft reading (watermark/soft.py). Under a "
+      "**fresh key per clip** these tests are independent and must satisfy P(p <= a) <= a; its "
+      "p-values are discrete, so they sit a little below the uniform line "
       "(KS sign -1 = conservative). Under the **one evaluation key** every clip shares, clips of one "
       "speaker share (context, token) units, so their p-values are dependent and scatter more around "
       "the line.\n")

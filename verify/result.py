@@ -24,7 +24,8 @@ One JSON object per file:
                   hypotheses: int (how many the p-value is corrected for: the scales
                   always, a specialist or undo family only where the clip opens it)
     windows       [{start_s, end_s, p_value}]  per-window (uncorrected) localisation scores
-    n_units       int    de-duplicated token units scored
+    n_units       int    de-duplicated token units scored (with a soft reading, watermark/soft.py:
+                         the distinct weighted units, up to 4 per pair of frames)
     seconds       float  wall time spent on this file
     error         str    one-line reason when the file could not be analysed; else null
 

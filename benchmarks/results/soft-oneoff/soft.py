@@ -1,15 +1,21 @@
 """one-off: hard (argmax token) vs soft (posterior-weighted, quantised, exact null) scoring
 of the noise specialist's reading, on 30 clips under white 0.05 / pink 0.1, best over 4 offsets."""
-import glob, sys, math
-import numpy as np, soundfile as sf, torch
+import glob
+import math
+import sys
+
+import numpy as np
+import soundfile as sf
+import torch
+from scipy.stats import binom
+
 from synth.codec import load_codec, load_specialist_codecs
 from synth.scheme import scheme_for
 from verify.eval_attacks import select_attacks
 from verify.eval_clips import eval_key
 from verify.specialists import loud_frames
 from watermark.detect import CODEC_VOCAB
-from watermark.scoring import Scorer, pvalues, resolve_cluster_maps, UNREAD
-from scipy.stats import binom
+from watermark.scoring import UNREAD, Scorer, pvalues, resolve_cluster_maps
 
 torch.set_num_threads(1)
 codec = load_codec(verifier=True)
@@ -37,7 +43,8 @@ def exact_tail(q, s):
     for level in np.unique(q):
         n = int((q == level).sum())
         pm = binom.pmf(np.arange(n + 1), n, gamma)
-        d = np.zeros(n * level + 1); d[::level] = pm
+        d = np.zeros(n * level + 1)
+        d[::level] = pm
         dist = np.convolve(dist, d)
     return float(dist[s:].sum())
 
@@ -53,8 +60,10 @@ def read(x):
 
 def scores(x):
     tok, P = read(x)
-    loud = np.zeros(len(tok), bool); loud[loud_frames(x, hop, len(tok))] = True
-    t = tok.copy(); t[~loud] = UNREAD
+    loud = np.zeros(len(tok), bool)
+    loud[loud_frames(x, hop, len(tok))] = True
+    t = tok.copy()
+    t[~loud] = UNREAD
     hard = float(pvalues(scorer.count([(t,)]), scheme.config)[0][0])
     top = np.argsort(-P, axis=1)[:, :TOPK]
     W = {}
@@ -67,7 +76,8 @@ def scores(x):
                 u = a * C + b
                 if w > W.get(u, 0):
                     W[u] = w
-    u = np.array(list(W)); w = np.array([W[k] for k in u])
+    u = np.array(list(W))
+    w = np.array([W[k] for k in u])
     q = np.round(w * Q).astype(int)
     keep = q > 0
     u, q = u[keep], q[keep]
@@ -84,9 +94,11 @@ for att in sys.argv[1].split(","):
             for off in (0, 80, 160, 240):
                 h, s = scores(np.concatenate([np.zeros(off, np.float32), z]))
                 best_h, best_s = min(best_h, h), min(best_s, s)
-            hs.append(best_h); ss.append(best_s)
+            hs.append(best_h)
+            ss.append(best_s)
         hs, ss = np.array(hs), np.array(ss)
-        print(att, kind, f"Q{Q} T{TEMP} K{TOPK}", "hard n<1.5e-4", (hs < 1.5e-4).sum(), "soft", (ss < 1.5e-4).sum(),
-              "median log10 hard %.1f soft %.1f" % (np.median(np.log10(hs)), np.median(np.log10(ss))), flush=True)
+        med_h, med_s = np.median(np.log10(hs)), np.median(np.log10(ss))
+        print(att, kind, f"Q{Q} T{TEMP} K{TOPK}", "hard n<1.5e-4", (hs < 1.5e-4).sum(),
+              "soft", (ss < 1.5e-4).sum(), f"median log10 hard {med_h:.1f} soft {med_s:.1f}", flush=True)
         print("  hard", " ".join(f"{math.log10(v):.1f}" for v in hs))
         print("  soft", " ".join(f"{math.log10(v):.1f}" for v in ss), flush=True)
