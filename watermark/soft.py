@@ -96,7 +96,8 @@ def weighted_units(beliefs: np.ndarray, read: np.ndarray, context_width: int,
     """
     n_clusters = beliefs.shape[1]
     k = min(scoring.top_clusters, n_clusters)
-    top = np.argsort(-beliefs, axis=1, kind="stable")[:, :k]  # [T, k]
+    top = np.argpartition(-beliefs, k - 1, axis=1)[:, :k] if k < n_clusters else \
+        np.broadcast_to(np.arange(n_clusters), beliefs.shape)  # [T, k], in no particular order
     belief = np.take_along_axis(beliefs, top, axis=1)
     if context_width == 1:
         pair = np.flatnonzero(read[:-1] & read[1:])  # frames t, t + 1
@@ -107,8 +108,9 @@ def weighted_units(beliefs: np.ndarray, read: np.ndarray, context_width: int,
     q = np.rint(weight.ravel() * scoring.levels).astype(np.int64)
     units = units.ravel().astype(np.int64)[q > 0]
     q = q[q > 0]
-    order = np.lexsort((q, units))  # by unit, then weight: each unit's largest weight last
-    units, q = units[order], q[order]
+    # one sort by (unit, weight): each unit's largest weight comes last among its copies
+    packed = np.sort(units * (scoring.levels + 1) + q)
+    units, q = np.divmod(packed, scoring.levels + 1)
     last = np.ones(units.size, bool)
     last[:-1] = units[1:] != units[:-1]
     return units[last], q[last]
