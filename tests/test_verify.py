@@ -105,6 +105,10 @@ def test_generated_speech_survives_decode_and_reencode():
     td = detect_audio(res.wav, load_codec(verifier=True), scheme, [key])
     assert td.p_value < 1e-6 and td.detection.key_id == key.key_id
     assert td.hypotheses == SearchPlan().ungated_count() == 12  # clean: no gated family counted
+    # scored on the encoder's soft reading by default; on its tokens alone when asked
+    hard = detect_audio(res.wav, load_codec(verifier=True), scheme, [key], soft_scoring=None)
+    assert td.detection.statistic == "weighted-binomial" and hard.detection.statistic == "binomial"
+    assert hard.p_value < 1e-6 and hard.detection.n_units < td.detection.n_units
     other = WatermarkKey.from_bytes(bytes(range(1, 33)))
     assert detect_audio(res.wav, load_codec(verifier=True), scheme, [other],
                         early_stop=False).p_value > 1e-3

@@ -60,7 +60,7 @@ class _HypothesisTokens:
         for h in planned:
             self._offsets.setdefault(_family(h), []).append(h.offset)
         # readings per offset for each family, or None where the clip does not open its gate
-        self._codes: dict[tuple[str, float, int, str | None], dict[int, Reading] | None] = {}
+        self._readings: dict[tuple[str, float, int, str | None], dict[int, Reading] | None] = {}
         self._traits = None  # the specialists' gates read the clip once (polarity does not matter)
         self._undone: dict[tuple[str, float, int], np.ndarray | None] = {}
 
@@ -75,13 +75,13 @@ class _HypothesisTokens:
         for i, h in enumerate(stage):
             groups.setdefault(_family(h), []).append(i)
         for key, idx in groups.items():
-            if key not in self._codes:
+            if key not in self._readings:
                 enc = self._analyse(*key)
                 offsets = list(dict.fromkeys(self._offsets.get(key, []) + [stage[i].offset for i in idx]))
-                self._codes[key] = None if enc is None else dict(zip(offsets, enc(offsets), strict=True))
-            if self._codes[key] is None:
+                self._readings[key] = None if enc is None else dict(zip(offsets, enc(offsets), strict=True))
+            if self._readings[key] is None:
                 return None
-            readings = [self._codes[key][stage[i].offset] for i in idx]
+            readings = [self._readings[key][stage[i].offset] for i in idx]
             loud = self._audio(*key) if key[0] in LOUD_FRAMES_ONLY else None
             for i, r in zip(idx, readings, strict=True):
                 out[i] = r.codes.numpy()
@@ -165,8 +165,8 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
             if peek.raw_p_value >= plan.screen_p:
                 continue  # counts as p = 1 for this stage: see SearchPlan
         tokens, soft = encode(stage)
-        det = detect_many(tokens, keys, scheme.config, scheme.cluster_map,
-                          soft=soft if soft_scoring is not None else None, soft_scoring=soft_scoring)
+        det = detect_many(tokens, keys, scheme.config, scheme.cluster_map, soft=soft,
+                          soft_scoring=soft_scoring)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
         weight = plan.multiplier(i == 0, plan.gated(stage[0]), open_gated)
         p = min(1.0, det.raw_p_value * weight * len(keys))
