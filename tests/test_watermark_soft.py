@@ -94,12 +94,18 @@ def test_a_certain_soft_reading_gives_the_plain_count(setup):
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, 64, 300)
     key = KEY
-    plain = detect_many([tokens], key, cfg, cmap, window_frames=0)
-    sure = detect_many([tokens], key, cfg, cmap, window_frames=0,
+    plain = detect_many([tokens], key, cfg, cmap, window_frames=100)
+    sure = detect_many([tokens], key, cfg, cmap, window_frames=100,
                        soft=[_reading(tokens, (tokens + 1) % 64, 1e4)])
     assert sure.statistic == "weighted-binomial" and plain.statistic == "binomial"
     assert sure.raw_p_value == pytest.approx(plain.raw_p_value, rel=1e-9)
     assert sure.n_units == plain.n_units and sure.score == 16 * plain.score
+    # its windows too: the same stretches, the same p-values, every hit weighing 16
+    assert len(sure.windows) == len(plain.windows) == 5
+    for a, b in zip(sure.windows, plain.windows, strict=True):
+        assert (a.start_frame, a.end_frame, a.n_units, a.hits) == (b.start_frame, b.end_frame, b.n_units,
+                                                                   16 * b.hits)
+        assert a.p_value == pytest.approx(b.p_value, rel=1e-9)
     assert sure.payload == plain.payload  # the payload always comes from the tokens
     with pytest.raises(WatermarkError, match="one soft reading"):
         detect_many([tokens], key, cfg, cmap, soft=[])
@@ -114,7 +120,7 @@ def test_soft_pvalues_of_unmarked_readings_are_calibrated(setup):
     ps = []
     for i in range(300):
         key = WatermarkKey.from_bytes(i.to_bytes(4, "big") * 8)
-        per_weight, s = Scorer(key, cfg, [cmap]).soft_counts(reading, tokens, SoftScoring())
+        [(per_weight, s)] = Scorer(key, cfg, [cmap]).soft_counts(reading, tokens, SoftScoring())
         ps.append(weighted_binomial_sf(per_weight, s, cfg.effective_gamma))
     ps = np.array(ps)
     for alpha in (0.05, 0.2, 0.5):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from synth.scheme import Scheme, scheme_for
 from verify.result import DEFAULT_THRESHOLD, FileResult
 from verify.search import Hypothesis, SearchPlan, undo_edit
 from verify.specialists import LOUD_FRAMES_ONLY, SPECIALISTS, applies, clip_traits, loud_frames
-from watermark.detect import Detection, detect_many, match_payload
+from watermark.detect import Detection, detect_many, match_payload, score_windows
 from watermark.keys import WatermarkKey
 from watermark.scoring import UNREAD
 from watermark.soft import SoftReading, SoftScoring
@@ -161,23 +161,30 @@ def detect_audio(wav: np.ndarray, codec: Codec, scheme: Scheme, keys: list[Water
         if not is_open[i]:
             continue  # a gated family this clip does not open: not counted, not tried
         if screen is not None and stage[0].scale != plan.scales[0]:
-            peek = detect_many(screen(stage)[0], keys, scheme.config, scheme.cluster_map)
+            peek = detect_many(screen(stage)[0], keys, scheme.config, scheme.cluster_map, window_frames=0)
             if peek.raw_p_value >= plan.screen_p:
                 continue  # counts as p = 1 for this stage: see SearchPlan
         tokens, soft = encode(stage)
         det = detect_many(tokens, keys, scheme.config, scheme.cluster_map, soft=soft,
-                          soft_scoring=soft_scoring)
+                          soft_scoring=soft_scoring, window_frames=0)
         # hypotheses within a stage share one weight, so the stage's best raw p is its best
         weight = plan.multiplier(i == 0, plan.gated(stage[0]), open_gated)
         p = min(1.0, det.raw_p_value * weight * len(keys))
         if i == 0:
             primary = det.raw_p_value
         if best is None or p < best.p_value:
-            h = stage[det.candidate or 0]
-            best = TokenDetection(det, p, h, total, primary)
+            c = det.candidate or 0
+            best = TokenDetection(det, p, stage[c], total, primary)
+            winner = tokens[c], soft[c]
         if early_stop and best.p_value < threshold:
             break
     assert best is not None
+    # the winner's windows alone: scoring them on every stage would cost an exact tail each
+    key = next((k for k in keys if k.key_id == best.detection.key_id), None)
+    if key is not None:
+        windows = score_windows(winner[0], key, scheme.config, scheme.cluster_map, soft=winner[1],
+                                soft_scoring=soft_scoring)
+        best = replace(best, detection=replace(best.detection, windows=windows))
     return best
 
 

@@ -45,7 +45,8 @@ DEFAULT_WINDOW_FRAMES = 250  # 5 s at 50 frames/s
 
 @dataclass(frozen=True)
 class Window:
-    """Score of one stretch [start_frame, end_frame) of the winning candidate."""
+    """Score of one stretch [start_frame, end_frame) of the winning candidate, with the
+    winner's statistic (hits and n_units weighted where it was a soft reading)."""
 
     start_frame: int
     end_frame: int
@@ -206,12 +207,12 @@ def match_payload(counts: np.ndarray | None, candidates: Sequence[int], config: 
     return PayloadMatch(cands[j] if ok else None, cands[j], posterior, p, int(x[j]), n)
 
 
-def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int) -> list[Window]:
+def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int,
+             soft: SoftReading | None = None, scoring: SoftScoring | None = None) -> list[Window]:
     t = min(r.size for r in rows)
     if window_frames <= 0 or t == 0:
         return []
     if t <= window_frames:
-        counts = scorer.count([rows])
         starts, width = np.zeros(1, np.int64), t
     else:
         hop = max(1, window_frames // 2)
@@ -219,7 +220,14 @@ def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int) -
         if starts[-1] + window_frames < t:
             starts = np.append(starts, t - window_frames)
         width = window_frames
-        counts = scorer.count_windows(rows, starts, width)
+    if soft is not None:  # the winner was scored on its soft reading: so are its windows
+        gamma = scorer.config.effective_gamma
+        tallies = scorer.soft_counts(soft, rows[0], scoring or SoftScoring(),
+                                     [(int(s), int(s) + width) for s in starts])
+        return [Window(int(s), int(s) + width, weighted_binomial_sf(per_weight, hits, gamma), hits,
+                       int(per_weight[1:].sum()))
+                for s, (per_weight, hits) in zip(starts, tallies, strict=True)]
+    counts = scorer.count([rows]) if t <= window_frames else scorer.count_windows(rows, starts, width)
     p, score, _ = pvalues(counts, scorer.config)
     return [
         Window(int(s), int(s) + width, float(pi), int(si), int(ni))
@@ -248,7 +256,7 @@ def _scores(scorer: Scorer, seqs: list[tuple[np.ndarray, ...]], soft: Sequence[S
     if idx:
         p, score, exact = p.copy(), score.copy(), exact.copy()
         gamma = scorer.config.effective_gamma
-        tallies = {i: scorer.soft_counts(soft[i], seqs[i][0], scoring) for i in idx}
+        tallies = {i: scorer.soft_counts(soft[i], seqs[i][0], scoring)[0] for i in idx}
         # the exact tail costs ~1 ms, its Chernoff bound microseconds: the candidate with
         # the smallest bound gets the exact tail and the others keep their bounds, which
         # are valid p-values too (each is >= its exact tail), so the minimum stays valid
@@ -286,8 +294,8 @@ def detect_many(
             windows overlap by half.
         soft: per candidate, the reader's soft reading of it (`watermark.soft`) or None.
             A candidate with one is scored with the weighted statistic (one marked
-            codebook with a green list), the others with the plain count; the payload
-            and the windows always come from the tokens.
+            codebook with a green list), the others with the plain count. The winner's
+            windows are scored as it was; the payload always comes from the tokens.
         soft_scoring: how soft readings become weights (default `SoftScoring()`).
     """
     if isinstance(keys, WatermarkKey):
@@ -340,9 +348,27 @@ def detect_many(
         candidate=i,
         statistic=statistic,
         exact=exact,
-        windows=_windows(scorer, seqs[i], window_frames),
+        windows=_windows(scorer, seqs[i], window_frames, soft[i] if scores.weighted[i] else None, scoring),
         colour_counts=None if counts.colour_counts is None else counts.colour_counts[i],
     )
+
+
+def score_windows(
+    tokens: object,
+    key: WatermarkKey,
+    config: WatermarkConfig,
+    cluster_map: ClusterMaps = None,
+    *,
+    window_frames: int = DEFAULT_WINDOW_FRAMES,
+    soft: SoftReading | None = None,
+    soft_scoring: SoftScoring | None = None,
+) -> list[Window]:
+    """The localisation windows of one token sequence under one key, as `detect_many`
+    scores its winner's: for a caller that searched with window_frames=0 and wants the
+    windows of its final winner only (each soft window costs an exact tail)."""
+    maps = resolve_cluster_maps(config, cluster_map, CODEC_VOCAB)
+    return _windows(Scorer(key, config, maps), as_codebook_rows(tokens, config), window_frames, soft,
+                    soft_scoring)
 
 
 def detect(
