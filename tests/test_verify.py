@@ -109,6 +109,9 @@ def test_generated_speech_survives_decode_and_reencode():
     hard = detect_audio(res.wav, load_codec(verifier=True), scheme, [key], soft_scoring=None)
     assert td.detection.statistic == "weighted-binomial" and hard.detection.statistic == "binomial"
     assert hard.p_value < 1e-6 and hard.detection.n_units < td.detection.n_units
+    # the final winner's windows are scored, with the winner's statistic
+    assert td.detection.windows and min(w.p_value for w in td.detection.windows) < 1e-6
+    assert td.detection.windows[0].n_units > hard.detection.windows[0].n_units
     other = WatermarkKey.from_bytes(bytes(range(1, 33)))
     assert detect_audio(res.wav, load_codec(verifier=True), scheme, [other],
                         early_stop=False).p_value > 1e-3
