@@ -31,6 +31,9 @@ took the Tier A mean TPR at 1e-3 on 5 s clips from 0.607 to 0.893
   so a token pair is scored only where its two frames were adjacent; joining the loud
   frames end to end had scored a bogus pair at every pause (white noise at 5 s: TPR
   0.40 -> 0.50; benchmarks/results/specialists/README.md has what each step changed).
+  Trained 100 minutes, like `lowpass`: with the soft reading (watermark/soft.py) the
+  40 more minutes took white noise at 5 s from 19 to 23 of 30 clips and pink from 4 to
+  6 (benchmarks/results/robustness-30clips/).
 - `smooth`: reads a clip whose moving-average filter `verify.smoothing` found and
   undid (`UNDO_FIRST`). The inverse filter brings the spectrum back except near the
   filter's nulls, and the verifier encoder reads what it leaves only partly (AudioSeal's
