@@ -15,7 +15,7 @@ from watermark.errors import WatermarkError
 from watermark.keys import WatermarkKey
 from watermark.pvalues import weighted_binomial_bound, weighted_binomial_sf
 from watermark.scoring import UNREAD, Scorer
-from watermark.soft import SoftReading, SoftScoring, cluster_beliefs, weighted_units
+from watermark.soft import SoftReading, SoftScoring, cluster_beliefs, weigh, weighted_units
 
 GAMMA = 0.25
 KEY = WatermarkKey.from_bytes(b"soft-reading-test-key-0123456789")
@@ -117,11 +117,12 @@ def test_soft_pvalues_of_unmarked_readings_are_calibrated(setup):
     rng = np.random.default_rng(1)
     tokens = rng.integers(0, 64, 200)
     reading = SoftReading(rng.integers(0, 64, (200, 6)), rng.normal(0, 1.5, (200, 6)))
+    [weighed] = weigh(reading, tokens, cmap, cfg.context_width, SoftScoring())  # key-free: once
     ps = []
     for i in range(300):
         key = WatermarkKey.from_bytes(i.to_bytes(4, "big") * 8)
-        [(per_weight, s)] = Scorer(key, cfg, [cmap]).soft_counts(reading, tokens, SoftScoring())
-        ps.append(weighted_binomial_sf(per_weight, s, cfg.effective_gamma))
+        hits = Scorer(key, cfg, [cmap]).weighted_hits(weighed.units, weighed.weights)
+        ps.append(weighted_binomial_sf(weighed.per_weight, hits, cfg.effective_gamma))
     ps = np.array(ps)
     for alpha in (0.05, 0.2, 0.5):
         # P(p <= alpha) <= alpha; 300 draws: allow three binomial standard errors

@@ -37,7 +37,7 @@ from watermark.scoring import (
     pvalues,
     resolve_cluster_maps,
 )
-from watermark.soft import SoftReading, SoftScoring
+from watermark.soft import SoftReading, SoftScoring, Weighed, weigh
 
 CODEC_VOCAB = 1024  # EnCodec codebook size: the identity map used when none is given
 DEFAULT_WINDOW_FRAMES = 250  # 5 s at 50 frames/s
@@ -222,11 +222,14 @@ def _windows(scorer: Scorer, rows: tuple[np.ndarray, ...], window_frames: int,
         width = window_frames
     if soft is not None:  # the winner was scored on its soft reading: so are its windows
         gamma = scorer.config.effective_gamma
-        tallies = scorer.soft_counts(soft, rows[0], scoring or SoftScoring(),
-                                     [(int(s), int(s) + width) for s in starts])
-        return [Window(int(s), int(s) + width, weighted_binomial_sf(per_weight, hits, gamma), hits,
-                       int(per_weight[1:].sum()))
-                for s, (per_weight, hits) in zip(starts, tallies, strict=True)]
+        weighed = weigh(soft, rows[0], scorer.cluster_maps[0], scorer.config.context_width,
+                        scoring or SoftScoring(), [(int(s), int(s) + width) for s in starts])
+        out = []
+        for s, w in zip(starts, weighed, strict=True):
+            hits = scorer.weighted_hits(w.units, w.weights)
+            out.append(Window(int(s), int(s) + width, weighted_binomial_sf(w.per_weight, hits, gamma), hits,
+                              int(w.units.size)))
+        return out
     counts = scorer.count([rows]) if t <= window_frames else scorer.count_windows(rows, starts, width)
     p, score, _ = pvalues(counts, scorer.config)
     return [
@@ -247,16 +250,15 @@ class _Scores(NamedTuple):
     counts: UnitCounts
 
 
-def _scores(scorer: Scorer, seqs: list[tuple[np.ndarray, ...]], soft: Sequence[SoftReading | None] | None,
-            scoring: SoftScoring) -> _Scores:
+def _scores(scorer: Scorer, seqs: list[tuple[np.ndarray, ...]], weighed: dict[int, Weighed]) -> _Scores:
+    """`weighed`: the candidates that have a soft reading, by index (`weigh`, key-free)."""
     counts = scorer.count(seqs)
     p, score, exact = pvalues(counts, scorer.config)
     n_units, weighted = counts.n_units.copy(), np.zeros(len(seqs), bool)
-    idx = [i for i, r in enumerate(soft or []) if r is not None]
-    if idx:
+    if weighed:
         p, score, exact = p.copy(), score.copy(), exact.copy()
         gamma = scorer.config.effective_gamma
-        tallies = {i: scorer.soft_counts(soft[i], seqs[i][0], scoring)[0] for i in idx}
+        tallies = {i: (w.per_weight, scorer.weighted_hits(w.units, w.weights)) for i, w in weighed.items()}
         # the exact tail costs ~1 ms, its Chernoff bound microseconds: the candidate with
         # the smallest bound gets the exact tail and the others keep their bounds, which
         # are valid p-values too (each is >= its exact tail), so the minimum stays valid
@@ -319,10 +321,17 @@ def detect_many(
     hypotheses = len(seqs) * len(keys) * extra_hypotheses
     scoring = soft_scoring or SoftScoring()
 
+    weighed = {}
+    if any(r is not None for r in soft or []):
+        if len(maps) != 1 or not config.binomial:
+            raise WatermarkError("soft readings are scored for one marked codebook with a green list")
+        weighed = {i: weigh(r, seqs[i][0], maps[0], config.context_width, scoring)[0]
+                   for i, r in enumerate(soft) if r is not None}
+
     best = None
     for key in keys:
         scorer = Scorer(key, config, maps)
-        scores = _scores(scorer, seqs, soft, scoring)
+        scores = _scores(scorer, seqs, weighed)
         i = int(np.argmin(scores.p))
         if best is None or scores.p[i] < best[0]:
             best = (float(scores.p[i]), i, scorer, scores)

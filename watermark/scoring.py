@@ -18,7 +18,6 @@ from watermark.config import WatermarkConfig
 from watermark.errors import ClusterMapError, TokenError
 from watermark.keys import WatermarkKey
 from watermark.pvalues import binomial_tails, sum_of_max_tails
-from watermark.soft import SoftReading, SoftScoring, cluster_beliefs, weighted_units
 from watermark.tables import UnitTables, build_tables, cached_tables
 
 ClusterMaps = ClusterMap | Mapping[int, ClusterMap] | None
@@ -208,39 +207,12 @@ class Scorer:
         seq_idx = np.repeat(np.arange(starts.size, dtype=np.int64), u.shape[1])
         return self._tally(seq_idx, u.ravel(), starts.size)
 
-    def soft_counts(self, reading: SoftReading, tokens: np.ndarray, scoring: SoftScoring,
-                    windows: Sequence[tuple[int, int]] = ()) -> list[tuple[np.ndarray, int]]:
-        """Weighted counts of one soft reading (watermark/soft.py), for the whole of it or,
-        with `windows`, for each frame range [start, end) (a unit counts in a window when
-        all its frames lie in it; each window is de-duplicated on its own).
-
-        Args:
-            reading: the reader's top tokens [T, M] of the one marked codebook.
-            tokens: int [T], the hard reading of the same frames: its UNREAD frames are
-                not read.
-        Returns:
-            [(units per weight int64 [levels + 1], weighted green count S)], one per window
-            (one for the whole reading without windows).
-        """
+    def weighted_hits(self, units: np.ndarray, weights: np.ndarray) -> int:
+        """Weighted green count of distinct units of the one marked codebook (a soft
+        reading's, `watermark.soft.weigh`)."""
         if len(self.cluster_maps) != 1 or not self.config.binomial:
             raise TokenError("soft readings are scored for one marked codebook with a green list")
-        cm = self.cluster_maps[0]
-        tokens = np.asarray(tokens)
-        if reading.tokens.shape[0] != tokens.shape[-1]:
-            raise TokenError(f"the soft reading has {reading.tokens.shape[0]} frames, its tokens "
-                             f"{tokens.shape[-1]}")
-        if reading.tokens.size and (reading.tokens.min() < 0 or reading.tokens.max() >= cm.vocab_size):
-            raise TokenError(f"soft reading has token ids outside [0, {cm.vocab_size})")
-        beliefs = cluster_beliefs(reading, cm.ids, cm.n_clusters, scoring.temperature)
-        read = tokens.reshape(-1) != UNREAD
-        out = []
-        for start, end in windows or [(0, read.size)]:
-            inside = np.zeros_like(read)
-            inside[start:end] = read[start:end]
-            units, weight = weighted_units(beliefs, inside, self.config.context_width, scoring)
-            per_weight = np.bincount(weight, minlength=scoring.levels + 1).astype(np.int64)
-            out.append((per_weight, int(weight[self._green[units]].sum())))
-        return out
+        return int(weights[self._green[units]].sum())
 
     def _tally(self, seq_idx: np.ndarray, flat: np.ndarray, n_seq: int) -> UnitCounts:
         read = flat != UNREAD  # every counting path ends here: unread units are dropped once

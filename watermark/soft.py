@@ -24,11 +24,15 @@ benchmarks/results/robustness-30clips/).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from watermark.errors import WatermarkError
+from watermark.clusters import ClusterMap
+from watermark.errors import TokenError, WatermarkError
+from watermark.scoring import UNREAD
 
 
 @dataclass(frozen=True)
@@ -114,3 +118,42 @@ def weighted_units(beliefs: np.ndarray, read: np.ndarray, context_width: int,
     last = np.ones(units.size, bool)
     last[:-1] = units[1:] != units[:-1]
     return units[last], q[last]
+
+
+class Weighed(NamedTuple):
+    """The distinct weighted units of a soft reading (key-free: a keyring's keys share it).
+
+    Attributes:
+        units: int64 [U] unit ids (tables.py); weights: int64 [U] in 1..levels;
+        per_weight: int64 [levels + 1] units per weight (`pvalues.weighted_binomial_sf`).
+    """
+
+    units: np.ndarray
+    weights: np.ndarray
+    per_weight: np.ndarray
+
+
+def weigh(reading: SoftReading, tokens: np.ndarray, cluster_map: ClusterMap, context_width: int,
+          scoring: SoftScoring, windows: Sequence[tuple[int, int]] = ()) -> list[Weighed]:
+    """The weighted units of one soft reading of the one marked codebook, for the whole of
+    it or, with `windows`, for each frame range [start, end) (a unit counts in a window
+    when all its frames lie in it; each window is de-duplicated on its own).
+
+    Args:
+        tokens: int [T], the hard reading of the same frames: its UNREAD frames are not read.
+    """
+    tokens = np.asarray(tokens).reshape(-1)
+    if reading.tokens.shape[0] != tokens.size:
+        raise TokenError(f"the soft reading has {reading.tokens.shape[0]} frames, its tokens {tokens.size}")
+    if reading.tokens.size and (reading.tokens.min() < 0 or reading.tokens.max() >= cluster_map.vocab_size):
+        raise TokenError(f"soft reading has token ids outside [0, {cluster_map.vocab_size})")
+    beliefs = cluster_beliefs(reading, cluster_map.ids, cluster_map.n_clusters, scoring.temperature)
+    read = tokens != UNREAD
+    out = []
+    for start, end in windows or [(0, read.size)]:
+        inside = np.zeros_like(read)
+        inside[start:end] = read[start:end]
+        units, weights = weighted_units(beliefs, inside, context_width, scoring)
+        per_weight = np.bincount(weights, minlength=scoring.levels + 1).astype(np.int64)
+        out.append(Weighed(units, weights, per_weight))
+    return out
