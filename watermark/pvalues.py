@@ -236,16 +236,21 @@ def _weighted_counts(units_per_weight: np.ndarray, gamma: float) -> tuple[np.nda
     return w, n[w].astype(np.float64), int((w * n[w]).sum())
 
 
+def _tilted_green(theta: float, w: np.ndarray, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """For units of weights `w` under the tilt theta: (log E exp(theta w [green]), the
+    tilted probability of green), both float [len(w)]."""
+    a = np.log(gamma) + theta * w.astype(np.float64)
+    log_z = np.logaddexp(np.log1p(-gamma), a)
+    return log_z, np.exp(a - log_z)
+
+
 def _tilt(w: np.ndarray, nw: np.ndarray, s: int, gamma: float) -> tuple[float, float]:
     """(theta, K(theta)): the exponential tilt whose mean is s (theta = 0 when s is at
     most the mean), K the cumulant generating function of S = sum_q q Bin(n_q, gamma)."""
     wf = w.astype(np.float64)
-    log_q, log_p = np.log1p(-gamma), np.log(gamma)
 
     def cgf(theta: float) -> tuple[float, float, float]:
-        a = log_p + theta * wf
-        log_z = np.logaddexp(log_q, a)
-        pw = np.exp(a - log_z)  # a unit's green probability under the tilt
+        log_z, pw = _tilted_green(theta, w, gamma)
         return (float((nw * log_z).sum()), float((nw * wf * pw).sum()),
                 float((nw * wf * wf * pw * (1 - pw)).sum()))
 
@@ -305,13 +310,11 @@ def weighted_binomial_sf(units_per_weight: np.ndarray, s: int, gamma: float) -> 
     if isinstance(t, float):
         return t
     w, nw, top, theta, k = t
-    log_q, log_p = np.log1p(-gamma), np.log(gamma)
     size = 1 << int(np.ceil(np.log2(top + 1)))
     roots = np.exp(-2j * np.pi * np.arange(size) / size)
     j = np.arange(size // 2 + 1)  # a real pmf needs only half of the spectrum (irfft)
     log_phi = np.zeros(j.shape, np.complex128)
-    for weight, count in zip(w, nw, strict=True):
-        pw = float(np.exp(log_p + theta * weight - np.logaddexp(log_q, log_p + theta * weight)))
+    for weight, count, pw in zip(w, nw, _tilted_green(theta, w, gamma)[1], strict=True):
         # a unit of this weight contributes (1 - pw + pw z^weight): z^weight by index, no power
         log_phi += count * np.log1p(pw * (roots[(j * weight) % size] - 1.0))
     tilted = np.fft.irfft(np.exp(log_phi), size)  # P_theta(S = x), x < size
