@@ -140,11 +140,16 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
 @click.option("--consistency-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of the re-encoding term against the mel loss (default 0.5; 0.05 for a fresh "
                    "decoder: at 0.5 an ISTFT decoder learned consistency and no intelligibility).")
+@click.option("--adversarial-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of a GAN term (slim period and STFT discriminators) against the mel loss; "
+                   "0 = mel loss only.")
+@click.option("--feature-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of discriminator feature matching (default: twice --adversarial-weight).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
 def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes, pool_seconds,
-                      architecture, verifier, verifier_lr, lr, pool_fraction, consistency_weight, seed,
-                      threads) -> None:
+                      architecture, verifier, verifier_lr, lr, pool_fraction, consistency_weight,
+                      adversarial_weight, feature_weight, seed, threads) -> None:
     """Tune the codec's decoder so re-encoding its audio gives back the codes.
 
     Encoder and codebooks are frozen: tokens, and the TTS trained on them, do not
@@ -179,6 +184,7 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
     try:
         cfg = DecoderTuneConfig(minutes=minutes, pool_seconds=pool_seconds, seed=seed, threads=threads,
                                 architecture=architecture, verifier=verifier, verifier_lr=verifier_lr,
+                                adversarial_weight=adversarial_weight, feature_weight=feature_weight,
                                 **{**fresh, **given})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from synth.codec_train import Batcher, random_edit
 from synth.compact_codec import CompactCodecModel, _sq_dist, blob_token_space, load_model, save_checkpoint
 from synth.corpus import read_corpus
+from synth.discriminator import Discriminator, discriminator_loss, feature_loss, generator_loss
 from synth.fileio import atomic_open, sha256_file
 from synth.mel import multiscale_mel_loss
 from synth.train_loop import TrainLoop
@@ -75,6 +76,10 @@ class DecoderTuneConfig:
     architecture: str | None = None  # a fresh decoder of this kind; None keeps the checkpoint's
     verifier: str | None = None  # a verifier encoder file, also asked for consistency
     verifier_lr: float = 0.0  # > 0: the verifier encoder trains jointly (then the only one asked)
+    adversarial_weight: float = 0.0  # > 0: a GAN term (synth/discriminator.py) beside the mel loss
+    feature_weight: float | None = None  # feature matching; None: twice adversarial_weight
+    disc_lr: float = 2e-4
+    disc_warmup_steps: int = 200  # the discriminator learns alone first: a random one misleads
 
     def __post_init__(self) -> None:
         # named as the CLI's options: `train decoder` shows these before minutes of sampling
@@ -84,6 +89,11 @@ class DecoderTuneConfig:
         if self.verifier_lr > 0 and self.consistency_weight == 0:
             raise ValueError("--verifier-lr needs --consistency-weight > 0: the verifier learns "
                              "only from the re-encoding term")
+        if self.adversarial_weight > 0 and self.pool_fraction >= 1:
+            raise ValueError("--adversarial-weight needs corpus audio in each batch (the "
+                             "discriminator's real examples): give --pool-fraction below 1")
+        if self.feature_weight is None:
+            self.feature_weight = 2 * self.adversarial_weight
 
 
 def sample_code_pool(tts, texts: list[str], seconds: float, seed: int = 0,
@@ -203,7 +213,11 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         opt = torch.optim.AdamW(model.decoder.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     else:
         opt = torch.optim.Adam(model.decoder.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
-    step, elapsed = 0, 0.0
+    disc = d_opt = None
+    if cfg.adversarial_weight > 0:
+        disc = Discriminator()
+        d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99))
+    step, elapsed, d_steps = 0, 0.0, 0
     if state_path.is_file():
         blob = torch.load(state_path, map_location="cpu", weights_only=False)
         if blob.get("base_sha256") != base_sha:
@@ -213,6 +227,10 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         if joint and "verifier" in blob:  # else (a decoder-only state) the --verifier file starts it
             encoders[-1].load_state_dict(blob["verifier"])
             v_opt.load_state_dict(blob["verifier_optimizer"])
+        if disc is not None and "discriminator" in blob:
+            disc.load_state_dict(blob["discriminator"])
+            d_opt.load_state_dict(blob["disc_optimizer"])
+            d_steps = blob["disc_steps"]
         step, elapsed = blob["step"], blob["elapsed"]
         rng.setstate(blob["rng"])
         log({"event": "resumed", "step": step, "elapsed_s": round(elapsed, 1)})
@@ -224,6 +242,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         encoders[-1].train()
     n_pool = round(cfg.batch_size * cfg.pool_fraction)
     n_audio = cfg.batch_size - n_pool
+    if disc is not None and not n_audio:
+        raise ValueError(f"--pool-fraction {cfg.pool_fraction} leaves no corpus audio in a batch of "
+                         f"{cfg.batch_size}: the discriminator needs real examples")
     n = cfg.frames * mc.hop_length
 
     def save_state(step: int, elapsed: float) -> None:
@@ -232,7 +253,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
                         "step": step, "elapsed": elapsed, "rng": rng.getstate(),
                         "base_sha256": base_sha,
                         **({"verifier": encoders[-1].state_dict(),
-                            "verifier_optimizer": v_opt.state_dict()} if joint else {})}, fh)
+                            "verifier_optimizer": v_opt.state_dict()} if joint else {}),
+                        **({"discriminator": disc.state_dict(), "disc_optimizer": d_opt.state_dict(),
+                            "disc_steps": d_steps} if disc is not None else {})}, fh)
 
     loop = TrainLoop(cfg.minutes, elapsed, step, log, progress, save_state, cfg.checkpoint_every_s,
                      cfg.log_every, smoothing=0.95)
@@ -265,6 +288,9 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
             ys.append(y)
             codes.append(c[:, 0])
         y = torch.cat(ys)
+        if disc is not None:
+            loss = loss + _adversarial(disc, d_opt, x, y, cfg, d_steps, parts)
+            d_steps += 1
         if rng.random() < cfg.edit_probability:
             y = random_edit(y, mc.sample_rate, rng, cfg.mp3_probability)
         for encoder in asked if cfg.consistency_weight > 0 else []:
@@ -300,6 +326,37 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         summary["verifier"] = str(v_out)
     log(summary)
     return summary
+
+
+def _adversarial(disc: Discriminator, d_opt, real: torch.Tensor, fake: torch.Tensor,
+                 cfg: DecoderTuneConfig, d_steps: int, parts: dict[str, float]) -> torch.Tensor:
+    """One discriminator step, then the decoder's GAN and feature-matching terms.
+
+    real [R, N] corpus crops, fake [B, N] decoded audio whose first R rows decode `real`'s
+    codes (feature matching pairs those). Returns the decoder's loss term (0 in warm-up).
+    """
+    r = real.shape[0]
+    # one window of each crop: half the discriminator's work, the same judgement per sample
+    w = real.shape[-1] // 2
+    start = int(torch.randint(0, real.shape[-1] - w + 1, ()))
+    real, fake = real[:, start:start + w], fake[:, start:start + w]
+    disc.requires_grad_(True)
+    d_loss = discriminator_loss(disc(real[:, None]), disc(fake.detach()[:, None]))
+    d_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    d_opt.step()
+    parts["disc"] = d_loss.item()
+    if d_steps < cfg.disc_warmup_steps:
+        return fake.new_zeros(())
+    disc.requires_grad_(False)  # the decoder's pass needs gradients for the audio only
+    with torch.no_grad():
+        real_scores = disc(real[:, None])
+    fake_scores = disc(fake[:, None])
+    adv = generator_loss(fake_scores)
+    fm = feature_loss(real_scores, [(s[:r], [f[:r] for f in fs]) for s, fs in fake_scores])
+    parts["adversarial"] = adv.item()
+    parts["features"] = fm.item()
+    return cfg.adversarial_weight * adv + cfg.feature_weight * fm
 
 
 def pool_texts(corpus: str | Path) -> list[str]:

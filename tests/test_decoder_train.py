@@ -219,6 +219,27 @@ def test_a_joint_verifier_learns_beside_the_decoder_and_is_bound_to_its_output(t
                      log=lambda r: None)
 
 
+def test_adversarial_tuning_logs_its_terms_and_resumes_its_discriminator(tmp_path, tone_corpus, base):
+    gen = torch.Generator().manual_seed(2)
+    pool = [torch.randint(0, 32, (2, 80), generator=gen) for _ in range(4)]
+    out = tmp_path / "gan.pt"
+    records = []
+    cfg = DecoderTuneConfig(minutes=5, batch_size=4, frames=25, lr=1e-3, max_steps=4, log_every=1, threads=1,
+                            pool_fraction=0.5, architecture="istft", consistency_weight=0.05,
+                            adversarial_weight=0.1, disc_warmup_steps=2)
+    assert cfg.feature_weight == pytest.approx(0.2)
+    tune_decoder(tone_corpus, base, pool, out, cfg, log=records.append)
+    steps = [r for r in records if "step" in r and "mel" in r]
+    assert "disc" in steps[0] and "adversarial" not in steps[0]  # warm-up: the discriminator alone
+    assert {"disc", "adversarial", "features"} <= set(steps[-1])
+    state = torch.load(tmp_path / "gan.pt.train.pt", weights_only=False)
+    assert state["disc_steps"] == 4 and "discriminator" in state
+    more = []
+    tune_decoder(tone_corpus, base, pool, out, replace(cfg, max_steps=5), log=more.append)
+    assert more[0]["event"] == "resumed" and more[0]["step"] == 4
+    assert torch.load(tmp_path / "gan.pt.train.pt", weights_only=False)["disc_steps"] == 5
+
+
 def test_train_decoder_verifier_lr_needs_a_verifier(tmp_path, tone_corpus):
     from click.testing import CliRunner
 
