@@ -23,6 +23,16 @@ from torch.nn.utils.parametrizations import weight_norm
 Scores = list[tuple[torch.Tensor, list[torch.Tensor]]]
 
 
+def _convolve(layers: nn.ModuleList, out: nn.Module,
+              x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The sub-discriminators' shared stack: leaky-ReLU convolutions, their maps kept as features."""
+    feats = []
+    for layer in layers:
+        x = F.leaky_relu(layer(x), 0.1)
+        feats.append(x)
+    return out(x), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """wav [B, 1, N] folded to [B, 1, N / p, p] -> score [B, 1, T', p] and features."""
 
@@ -42,11 +52,7 @@ class PeriodDiscriminator(nn.Module):
         if n % self.period:
             wav = F.pad(wav, (0, self.period - n % self.period), mode="reflect")
         x = wav.view(b, c, -1, self.period)
-        feats = []
-        for layer in self.layers:
-            x = F.leaky_relu(layer(x), 0.1)
-            feats.append(x)
-        return self.out(x), feats
+        return _convolve(self.layers, self.out, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -67,11 +73,7 @@ class ResolutionDiscriminator(nn.Module):
         spec = torch.stft(wav[:, 0], self.n_fft, hop_length=self.n_fft // 4, window=self.window,
                           return_complex=True).abs()
         x = torch.log(spec.clamp(min=1e-5)).transpose(1, 2)[:, None]  # [B, 1, frames, bins]
-        feats = []
-        for layer in self.layers:
-            x = F.leaky_relu(layer(x), 0.1)
-            feats.append(x)
-        return self.out(x), feats
+        return _convolve(self.layers, self.out, x)
 
 
 class Discriminator(nn.Module):
