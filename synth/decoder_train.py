@@ -89,9 +89,10 @@ class DecoderTuneConfig:
         if self.verifier_lr > 0 and self.consistency_weight == 0:
             raise ValueError("--verifier-lr needs --consistency-weight > 0: the verifier learns "
                              "only from the re-encoding term")
-        if self.adversarial_weight > 0 and self.pool_fraction >= 1:
-            raise ValueError("--adversarial-weight needs corpus audio in each batch (the "
-                             "discriminator's real examples): give --pool-fraction below 1")
+        if self.adversarial_weight > 0 and round(self.batch_size * self.pool_fraction) >= self.batch_size:
+            raise ValueError(f"--adversarial-weight needs corpus audio in each batch (the discriminator's "
+                             f"real examples): --pool-fraction {self.pool_fraction} leaves none in a "
+                             f"batch of {self.batch_size}; give a smaller one")
         if self.feature_weight is None:
             self.feature_weight = 2 * self.adversarial_weight
 
@@ -242,9 +243,6 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         encoders[-1].train()
     n_pool = round(cfg.batch_size * cfg.pool_fraction)
     n_audio = cfg.batch_size - n_pool
-    if disc is not None and not n_audio:
-        raise ValueError(f"--pool-fraction {cfg.pool_fraction} leaves no corpus audio in a batch of "
-                         f"{cfg.batch_size}: the discriminator needs real examples")
     n = cfg.frames * mc.hop_length
 
     def save_state(step: int, elapsed: float) -> None:
