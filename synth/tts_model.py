@@ -84,9 +84,12 @@ def _rope_table(dh: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     have = _ROPE.get(dh)
     if have is None or have[0].shape[0] < n:
         size = max(1024, 1 << (n - 1).bit_length())
-        inv = 1.0 / (10000 ** (torch.arange(0, dh, 2, dtype=torch.float32) / dh))
-        ang = torch.arange(size, dtype=torch.float32)[:, None] * inv[None]
-        have = _ROPE[dh] = (ang.cos(), ang.sin())
+        # A table first built during generation would otherwise be an inference tensor, and
+        # a later training step could not save it for backward.
+        with torch.inference_mode(False):
+            inv = 1.0 / (10000 ** (torch.arange(0, dh, 2, dtype=torch.float32) / dh))
+            ang = torch.arange(size, dtype=torch.float32)[:, None] * inv[None]
+            have = _ROPE[dh] = (ang.cos(), ang.sin())
     return have
 
 

@@ -281,3 +281,17 @@ def test_cli_train_tts_and_voices(corpus, tmp_path):
     assert json.loads(r.output)["voices"] == ["espeak-us-m3", "flite-slt"]
     r = CliRunner().invoke(main, ["train", "tts", "--corpus", str(tmp_path / "nope"), "--out", str(out)])
     assert r.exit_code != 0
+
+
+def test_rope_table_made_during_inference_serves_training():
+    # The rotary table is kept across calls: one first built inside generation's inference
+    # mode must not break a later backward pass (this failed in fp32, where no autocast copy hid it).
+    from synth import tts_model
+
+    tts_model._ROPE.clear()
+    x = torch.randn(1, 2, 5, 8)
+    with torch.inference_mode():
+        tts_model._rope(x, 0)
+    w = torch.randn(1, 2, 5, 8, requires_grad=True)
+    tts_model._rope(w, 0).sum().backward()
+    assert w.grad is not None and torch.isfinite(w.grad).all()
