@@ -100,6 +100,8 @@ def test_roc_points():
     (["--tts", "/nonexistent/tts.pt"], "no TTS checkpoint"),
     (["--clips", "0"], "--clips"),
     (["--delta", "99"], "delta must be in [0, 20]"),
+    (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
+    (["--top-p", "0"], "--top-p must be in (0, 1]"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, args, message):
     res = CliRunner().invoke(main, ["eval", "robustness", "--out", str(tmp_path / "r"), *args])
@@ -330,6 +332,43 @@ def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe
     assert tts.deltas[-1] == PRODUCT_CONFIG.delta
     assert "Watermark strength" not in (out / "report.md").read_text()
 
+
+
+def test_top_p_samples_the_clips_with_another_nucleus_and_is_part_of_their_recipe(
+        tmp_path, fake_corpus, monkeypatch):
+    from synth.tts import SamplerSettings
+
+    class RecordingTTS(FakeTTS):
+        sampler = SamplerSettings()
+
+        def __init__(self):
+            super().__init__()
+            self.top_ps = []
+
+        def generate(self, text, *, voice, seed, processor_factory=None, sampler=None):
+            self.top_ps.append(None if sampler is None else sampler.top_p)
+            if sampler is not None:  # only the nucleus is replaced
+                assert sampler.top_k == self.sampler.top_k and sampler.temperature == self.sampler.temperature
+            return super().generate(text, voice=voice, seed=seed, processor_factory=processor_factory)
+
+    tts = RecordingTTS()
+    out = use_fakes(monkeypatch, tmp_path, tts)
+    base = ["eval", "robustness", "--clips", "1", "--seconds", "1", "--out", str(out), "--corpus",
+            str(fake_corpus), "--attacks", "tierA/none", "--json"]
+    res = CliRunner().invoke(main, [*base, "--top-p", "0.6"])
+    assert res.exit_code == 0, res.output
+    assert tts.top_ps == [0.6, 0.6]  # the marked clip and its unmarked twin
+    r = json.loads((out / "results.json").read_text())
+    assert r["settings"]["top_p"] == 0.6
+    assert "sampled with top-p 0.6 instead of the TTS's own" in (out / "report.md").read_text()
+
+    # Without --top-p the TTS's own sampler, and the clips made at 0.6 are not reused.
+    res = CliRunner().invoke(main, base)
+    assert res.exit_code == 0, res.output
+    assert tts.top_ps == [0.6, 0.6, None, None]
+    r = json.loads((out / "results.json").read_text())
+    assert r["timing"]["clips_made"] == 2 and r["settings"]["top_p"] is None
+    assert "Sampler:" not in (out / "report.md").read_text()
 
 
 def test_scheme_with_strength_changes_only_the_biases():

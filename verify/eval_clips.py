@@ -22,7 +22,7 @@ import json
 import random
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -145,17 +145,20 @@ class TextSource:
 
 def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed: int = 0,
                     advance: Callable[[int], None] = lambda n=1: None,
-                    delta: float | None = None) -> list[Clip]:
+                    delta: float | None = None, top_p: float | None = None) -> list[Clip]:
     """`n` watermarked clips and their `n` no-watermark twins (same text, voice and seed).
 
-    `delta` replaces the product's green-list bias (evaluation of the strength trade-off);
-    it is part of each clip's recipe, so cached clips of another strength are not reused.
+    `delta` replaces the product's green-list bias (evaluation of the strength trade-off)
+    and `top_p` the TTS sampler's nucleus; each is part of a clip's recipe, so cached clips
+    made with other settings are not reused.
     """
     from synth.scheme import scheme_for
     from watermark.processor import WatermarkLogitsProcessor
 
     key = eval_key()
     scheme = scheme_for(tts.codec).with_strength(delta=delta)
+    # Only a given nucleus enters the recipe and the call, so caches made without one stay valid.
+    sampling = {} if top_p is None else {"sampler": replace(tts.sampler, top_p=top_p)}
     voices = sorted(tts.voices)
     if not voices:
         from synth.tts import TTSError
@@ -172,7 +175,8 @@ def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed:
         first = texts.take_for(target * 1.15)
         recipe_base = {"tts": tts.checkpoint_sha256, "codec": getattr(tts.codec, "checkpoint_sha256", None),
                        "voice": voice, "seed": clip_seed, "payload": payload, "key": key.key_id,
-                       "scheme": scheme.to_dict(), "text": first, "target": target, "v": 1}
+                       "scheme": scheme.to_dict(), "text": first, "target": target, "v": 1,
+                       **({} if top_p is None else {"top_p": top_p})}
         wm_id, nw_id = f"wm-{i:03d}", f"nowm-{i:03d}"
         r_wm = _hash({**recipe_base, "watermark": True})
         r_nw = _hash({**recipe_base, "watermark": False})
@@ -189,8 +193,10 @@ def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed:
                 text = " ".join(sents)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    a = tts.generate(text, voice=voice, seed=clip_seed, processor_factory=processor).wav
-                    b = tts.generate(text, voice=voice, seed=clip_seed, processor_factory=None).wav
+                    a = tts.generate(text, voice=voice, seed=clip_seed, processor_factory=processor,
+                                     **sampling).wav
+                    b = tts.generate(text, voice=voice, seed=clip_seed, processor_factory=None,
+                                     **sampling).wav
                 if min(len(a), len(b)) >= target * SR:
                     break
                 sents.append(more.take())

@@ -36,10 +36,13 @@ def eval_group() -> None:
 @click.option("--delta", type=float, default=None,
               help="Evaluation only: mark the clips with this green-list bias instead of the "
                    "product's (same green lists and detector), to measure the strength trade-off.")
+@click.option("--top-p", type=float, default=None,
+              help="Evaluation only: sample the TTS clips with this top-p instead of the TTS's "
+                   "(0.8), to measure how the sampler's nucleus moves detection.")
 @click.option("--list-attacks", is_flag=True, help="Print every attack with its parameters and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def robustness_cmd(clips, controls, seconds_spec, attacks_spec, out, tts_ckpt, corpus_dir, workers, seed,
-                   perth, delta, list_attacks, as_json) -> None:
+                   perth, delta, top_p, list_attacks, as_json) -> None:
     """Detection rate of watermarked TTS clips under the AudioSeal paper's attacks (Tier A) and
     strength sweeps (Tier B), against controls: unwatermarked TTS clips, codec round trips of
     held-out synthesizer speech (a stand-in for human speech), other synthesizers as they are.
@@ -80,9 +83,12 @@ def robustness_cmd(clips, controls, seconds_spec, attacks_spec, out, tts_ckpt, c
         from synth.scheme import PRODUCT_CONFIG
 
         dataclasses.replace(PRODUCT_CONFIG, delta=delta)
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise EvalError(f"--top-p must be in (0, 1] (got {top_p:g})")
     settings = RobustnessSettings(out=out, attacks=attacks, lengths=lengths, clips=clips, controls=controls,
                                   tts=tts_ckpt, corpus=corpus_dir, workers=workers, seed=seed, perth=perth,
-                                  delta=delta, command=_command_line(click.get_current_context().params))
+                                  delta=delta, top_p=top_p,
+                                  command=_command_line(click.get_current_context().params))
     say = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     summary = run_robustness(settings, progress=not as_json, say=say)
     if as_json:

@@ -58,6 +58,8 @@ def render_markdown(res: dict, plot_names: list[str]) -> str:
     if st.get("delta") is not None:
         w(f"**Watermark strength:** the watermarked clips were made with green-list bias delta "
           f"{st['delta']:g} instead of the product's (same green lists and detector).\n")
+    if st.get("top_p") is not None:
+        w(f"**Sampler:** the TTS clips were sampled with top-p {st['top_p']:g} instead of the TTS's own.\n")
     if res["tts"].get("codec_mismatch"):
         w(f"**Warning:** {res['tts']['codec_mismatch']}\n")
     w("## What was measured\n")

@@ -284,6 +284,7 @@ class RobustnessSettings:
     seed: int = 0
     perth: bool = False
     delta: float | None = None  # the watermarked clips' green-list bias; None: the product's
+    top_p: float | None = None  # the TTS sampler's nucleus for the clips; None: the TTS's own
     command: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -320,7 +321,8 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
     t0 = time.time()
     n_ctl = s.n_controls
     with progress_bar("making clips", 2 * s.clips + 2 * n_ctl, enabled=progress) as advance:
-        clips = build_tts_clips(tts, s.clips, need, cache, seed=s.seed, advance=advance, delta=s.delta)
+        clips = build_tts_clips(tts, s.clips, need, cache, seed=s.seed, advance=advance, delta=s.delta,
+                                top_p=s.top_p)
         clips = [c for c in clips if c.kind == "watermarked"] + \
             [c for c in clips if c.kind == "no-watermark"][:n_ctl]
         clips += build_speech_clips(n_ctl, need, cache, tts.codec, s.corpus, seed=s.seed, advance=advance)
@@ -397,7 +399,7 @@ def run_robustness(s: RobustnessSettings, *, progress: bool = True,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": {"clips": s.clips, "controls_per_kind": n_ctl, "seconds": s.lengths,
                      "attacks": [a.name for a in s.attacks], "workers": s.workers, "seed": s.seed,
-                     "corpus": s.corpus, "delta": s.delta, **s.extra},
+                     "corpus": s.corpus, "delta": s.delta, "top_p": s.top_p, **s.extra},
         "alphas": [alpha_key(a) for a in ALPHAS],
         "tts": {"checkpoint": str(s.tts) if s.tts else "synth/assets/tts.pt (shipped)",
                 "sha256": tts.checkpoint_sha256, "codec": tts.codec.name,
