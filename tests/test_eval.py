@@ -294,6 +294,12 @@ def test_registry_match_names_the_embedded_payload_and_nothing_for_noise():
     assert evaluate._registry_match(detector, marked, []) is None
 
 
+def _tiny_robustness_args(out, corpus, clips: int) -> list[str]:
+    """`eval robustness` on `clips` 1 s clips, no attack, JSON out: the runs that test a setting."""
+    return ["eval", "robustness", "--clips", str(clips), "--seconds", "1", "--out", str(out), "--corpus",
+            str(corpus), "--attacks", "tierA/none", "--json"]
+
+
 def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe(
         tmp_path, fake_corpus, monkeypatch):
     class RecordingTTS(FakeTTS):
@@ -308,8 +314,7 @@ def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe
 
     tts = RecordingTTS()
     out = use_fakes(monkeypatch, tmp_path, tts)
-    base = ["eval", "robustness", "--clips", "2", "--seconds", "1", "--out", str(out), "--corpus",
-            str(fake_corpus), "--attacks", "tierA/none", "--json"]
+    base = _tiny_robustness_args(out, fake_corpus, clips=2)
     res = CliRunner().invoke(main, [*base, "--delta", "3"])
     assert res.exit_code == 0, res.output
     assert tts.deltas == [3.0, 3.0]
@@ -353,8 +358,7 @@ def test_top_p_samples_the_clips_with_another_nucleus_and_is_part_of_their_recip
 
     tts = RecordingTTS()
     out = use_fakes(monkeypatch, tmp_path, tts)
-    base = ["eval", "robustness", "--clips", "1", "--seconds", "1", "--out", str(out), "--corpus",
-            str(fake_corpus), "--attacks", "tierA/none", "--json"]
+    base = _tiny_robustness_args(out, fake_corpus, clips=1)
     res = CliRunner().invoke(main, [*base, "--top-p", "0.6"])
     assert res.exit_code == 0, res.output
     assert tts.top_ps == [0.6, 0.6]  # the marked clip and its unmarked twin
