@@ -338,7 +338,6 @@ def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe
     assert "Watermark strength" not in (out / "report.md").read_text()
 
 
-
 def test_top_p_samples_the_clips_with_another_nucleus_and_is_part_of_their_recipe(
         tmp_path, fake_corpus, monkeypatch):
     from synth.tts import SamplerSettings
