@@ -35,14 +35,15 @@ cp runs/compact16k.verifier.pt3.pt synth/assets/compact16k.verifier.pt
 #    the one before: its state (and code pool) copied beside the new --out.
 D="$V train decoder --corpus data/corpus --codec-checkpoint runs/compact16k.tuned.pt --architecture istft"
 mkdir -p runs/istft
-$D --out runs/istft/mel.pt --minutes 25 --consistency-weight 0 --pool-fraction 0 --pool-seconds 600
+#    (the mel-only stage samples no codes; the next two sample the same 600 s pool: same TTS and seed)
+$D --out runs/istft/mel.pt --minutes 25 --consistency-weight 0 --pool-fraction 0
 $V train verifier --corpus data/corpus --codec-checkpoint runs/istft/mel.pt \
     --init runs/compact16k.verifier.pt3.pt --lr 2e-4 --minutes 20 \
-    --code-pool runs/istft/mel.pt.pool.pt --out runs/istft/verifier.p1.pt
+    --tts-checkpoint runs/tts.pt --pool-seconds 600 --out runs/istft/verifier.p1.pt
 resume() { cp "runs/istft/$1.pt.train.pt" "runs/istft/$2.pt.train.pt"
            if [ -n "${3:-}" ]; then cp "runs/istft/$1.pt.pool.pt" "runs/istft/$2.pt.pool.pt"; fi; }
 J="--verifier runs/istft/verifier.p1.pt --verifier-lr 1e-4"
-resume mel j1 pool && $D --out runs/istft/j1.pt $J --pool-seconds 600 --minutes 55
+resume mel j1 && $D --out runs/istft/j1.pt $J --pool-seconds 600 --minutes 55
 resume j1 j2 pool && $D --out runs/istft/j2.pt $J --pool-seconds 600 --minutes 75 \
     --consistency-weight 0.25 --pool-fraction 0.5
 resume j2 j3 pool && $D --out runs/istft/j3.pt $J --pool-seconds 600 --minutes 111 \

@@ -216,3 +216,32 @@ def jsonl_logger(path: Path) -> Callable[[dict], None]:
             fh.write(json.dumps(rec) + "\n")
 
     return log
+
+
+def build_mel_codec(corpus: str | Path, out: str | Path, model_cfg: CompactConfig, seed: int = 0,
+                    max_frames: int = 200_000, log: Callable[[dict], None] = print) -> dict:
+    """The codec with a fixed mel analysis (synth/mel_encoder.py): nothing to train but its
+    band normalisation and the residual VQ, k-means on the corpus' training frames.
+
+    Writes `out` (fp16) with a fresh, untrained ISTFT decoder: `voxseal train decoder
+    --architecture istft` trains it for these tokens.
+    """
+    if model_cfg.encoder != "mel":
+        raise ValueError("build_mel_codec needs a config with encoder='mel'")
+    torch.manual_seed(seed)
+    model = CompactCodecModel(model_cfg)
+    utts = read_corpus(corpus, "train")
+    with torch.no_grad():
+        frames = [model.encoder.log_mel(torch.from_numpy(
+            load_audio(Path(corpus) / u.path, model_cfg.sample_rate)[0])[None, None])[0].T for u in utts]
+    mels = torch.cat(frames)
+    if mels.shape[0] > max_frames:  # k-means cost is linear in frames; 200k fill 1024 cells well
+        mels = mels[torch.randperm(mels.shape[0])[:max_frames]]
+    model.encoder.set_normalisation_(mels)
+    model.init_codebooks_((mels - model.encoder.mean) / model.encoder.std)
+    model.eval()
+    save_checkpoint(out, model, half=True, extra={"train": {"frames": int(mels.shape[0]), "seed": seed,
+                                                            "corpus": str(corpus), "decoder_trained": False}})
+    summary = {"event": "done", "frames": int(mels.shape[0]), "out": str(out)}
+    log(summary)
+    return summary

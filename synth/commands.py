@@ -84,7 +84,12 @@ def train() -> None:
               help="Wall-clock training budget (resuming continues the same budget).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads: int) -> None:
+@click.option("--encoder", type=click.Choice(["seanet", "mel"]), default="seanet", show_default=True,
+              help="seanet: a learned encoder, trained with the decoder; mel: a fixed log-mel analysis "
+                   "(80 bands), only its normalisation and codebooks are fitted (k-means, about a "
+                   "minute), and its decoder is left for `train decoder`.")
+def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads: int,
+                    encoder: str) -> None:
     """Train the compact-16k codec on a corpus.
 
     Reproduce the embedded checkpoint with:
@@ -95,8 +100,14 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
 
     Losses are logged as JSON lines to <out>.log. Interrupt at any time; run
     the same command again to resume from <out>.train.pt.
+
+    With --encoder mel (measured, not shipped: benchmarks/results/mel-codec/) the
+    command fits the analysis' codebooks and writes a codec whose decoder is then
+    trained by `voxseal train decoder --codec-checkpoint OUT --out DEC ...
+    --consistency-weight 0 --pool-fraction 0`.
     """
-    from synth.codec_train import TrainConfig, jsonl_logger, train_codec
+    from synth.codec_train import TrainConfig, build_mel_codec, jsonl_logger, train_codec
+    from synth.compact_codec import CompactConfig
     from synth.corpus import read_corpus
 
     read_corpus(corpus_dir, "train")  # fail early, with a one-line error, on a bad corpus
@@ -104,6 +115,14 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
         raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
     log_path = Path(out + ".log")
     file_log = jsonl_logger(log_path)
+    if encoder == "mel":
+        import torch
+
+        torch.set_num_threads(threads)
+        mel = CompactConfig(encoder="mel", dimension=80, decoder="istft")
+        summary = build_mel_codec(corpus_dir, out, mel, seed=seed, log=file_log)
+        click.echo(json.dumps(summary))
+        return
 
     with fraction_bar("training codec") as prog:
         summary = train_codec(corpus_dir, out, TrainConfig(minutes=minutes, seed=seed,
@@ -197,7 +216,9 @@ def train_decoder_cmd(corpus_dir, out, codec_checkpoint, tts_checkpoint, minutes
             load_verifier_encoder(verifier, codec.model, None)  # any decoder's, for these tokens
         except CodecError as exc:
             raise click.BadParameter(str(exc), param_hint="--verifier") from None
-    pool = _sampled_pool(out, tts_checkpoint, codec, corpus_dir, pool_seconds, seed, threads)
+    # a decoder trained on corpus audio alone needs no sampled codes (nor a TTS for its codec)
+    pool = _sampled_pool(out, tts_checkpoint, codec, corpus_dir, pool_seconds, seed, threads) \
+        if cfg.pool_fraction > 0 else []
     try:
         with fraction_bar("tuning decoder") as prog:
             summary = tune_decoder(corpus_dir, codec_checkpoint, pool, out, cfg,

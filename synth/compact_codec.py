@@ -33,6 +33,7 @@ from synth.codec import Codec, CodecError, Reading, _check_offsets
 from synth.fileio import atomic_open, sha256_file
 from synth.istft_decoder import ISTFTDecoder
 from synth.lean_encoder import fold_layers
+from synth.mel_encoder import MelAnalysisEncoder
 
 _encodec = import_encodec()
 from encodec.modules import SEANetDecoder, SEANetEncoder  # noqa: E402
@@ -64,6 +65,8 @@ class CompactConfig:
     codebook_size: int = 1024
     dead_code_fraction: float = 0.05
     decoder: str = "seanet"  # or "istft" (synth/istft_decoder.py)
+    encoder: str = "seanet"  # or "mel" (synth/mel_encoder.py: dimension = mel bands)
+    analysis_n_fft: int = 1024  # the mel encoder's window
 
     @property
     def hop_length(self) -> int:
@@ -159,17 +162,27 @@ class CompactCodecModel(nn.Module):
                     lstm=c.lstm)
 
     def make_encoder(self, copy_weights: bool = False) -> nn.Module:
-        """A new SEANet encoder of this config (a copy of ours with `copy_weights`).
+        """A new encoder of this config (a copy of ours with `copy_weights`).
 
         Weight-normed modules cannot be deep-copied, hence a rebuild + state-dict load.
         """
-        with warnings.catch_warnings():
-            # encodec builds its convs with torch.nn.utils.weight_norm (deprecated, still correct)
-            warnings.simplefilter("ignore", FutureWarning)
-            encoder = SEANetEncoder(**self._seanet_kwargs())
+        c = self.config
+        if c.encoder == "mel":
+            encoder: nn.Module = MelAnalysisEncoder(c.dimension, c.hop_length, c.analysis_n_fft,
+                                                    c.sample_rate)
+        elif c.encoder != "seanet":
+            raise ValueError(f"unknown encoder {c.encoder!r}: use 'seanet' or 'mel'")
+        else:
+            encoder = self._seanet_encoder()
         if copy_weights:
             encoder.load_state_dict(self.encoder.state_dict())
         return encoder
+
+    def _seanet_encoder(self) -> nn.Module:
+        with warnings.catch_warnings():
+            # encodec builds its convs with torch.nn.utils.weight_norm (deprecated, still correct)
+            warnings.simplefilter("ignore", FutureWarning)
+            return SEANetEncoder(**self._seanet_kwargs())
 
     def with_decoder(self, decoder: str) -> CompactCodecModel:
         """A model with this one's encoder and codebooks and a fresh `decoder`."""
@@ -413,6 +426,8 @@ class CompactCodec(Codec):
         (what the verifier reads), the codes come from the same distances as the top
         codewords: the quantiser's nearest codeword, computed once."""
         enc = self.encoder if self.encoder is not None else self.model.encoder
+        if not isinstance(enc, SEANetEncoder):  # nothing to share: an STFT per offset is cheap
+            return super().offset_reader(wav, max_offset, n_codebooks, top)
         layers = enc.model
         split = max(i for i, m in enumerate(layers)
                     if hasattr(m, "conv") and hasattr(m.conv, "conv") and m.conv.conv.stride[0] > 1)

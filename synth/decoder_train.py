@@ -186,10 +186,12 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
     torch.manual_seed(cfg.seed)
     model, base_blob = load_model(codec_checkpoint)
     base_sha = sha256_file(codec_checkpoint)
-    fresh = cfg.architecture is not None and cfg.architecture != model.config.decoder
+    # a mel-analysis codec is written with an untrained decoder (codec_train.build_mel_codec)
+    untrained = base_blob.get("train", {}).get("decoder_trained") is False
+    fresh = untrained or (cfg.architecture is not None and cfg.architecture != model.config.decoder)
     reference = None if fresh else load_model(codec_checkpoint)[0]  # the old decoder: the quality anchor
     if fresh:
-        model = model.with_decoder(cfg.architecture)
+        model = model.with_decoder(cfg.architecture or model.config.decoder)
     joint = cfg.verifier_lr > 0
     encoders = [model.encoder]
     if cfg.verifier:
@@ -209,7 +211,6 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
 
     wavs = [load_audio(Path(corpus) / u.path, mc.sample_rate)[0] for u in utts]
     audio = Batcher(wavs, cfg.frames * mc.hop_length, rng)
-    crops = CodeCrops(pool, cfg.frames, rng)
     if fresh:  # ConvNeXt blocks train best with AdamW at Vocos-like betas
         opt = torch.optim.AdamW(model.decoder.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     else:
@@ -243,6 +244,7 @@ def _tune(corpus, codec_checkpoint, pool, out, cfg: DecoderTuneConfig, log, prog
         encoders[-1].train()
     n_pool = round(cfg.batch_size * cfg.pool_fraction)
     n_audio = cfg.batch_size - n_pool
+    crops = CodeCrops(pool, cfg.frames, rng) if n_pool else None
     n = cfg.frames * mc.hop_length
 
     def save_state(step: int, elapsed: float) -> None:

@@ -1,0 +1,104 @@
+"""The fixed mel-analysis encoder and the codec built on it (issue 2's fallback encoder)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from synth.codec_train import build_mel_codec
+from synth.compact_codec import CompactCodec, CompactCodecModel, CompactConfig, load_model
+from synth.decoder_train import DecoderTuneConfig, tune_decoder
+from synth.mel_encoder import MelAnalysisEncoder
+
+MEL = CompactConfig(encoder="mel", dimension=20, decoder="istft", n_codebooks=2, codebook_size=16,
+                    analysis_n_fft=640)
+
+
+@pytest.mark.parametrize("n", [1, 319, 320, 321, 5000])
+def test_frame_count_is_the_seanet_encoders(n):
+    enc = MelAnalysisEncoder(20, 320, 640, 16_000)
+    assert enc(torch.randn(2, 1, n)).shape == (2, 20, -(-n // 320))
+
+
+def test_a_shift_of_one_hop_shifts_the_frames_by_one():
+    enc = MelAnalysisEncoder(20, 320, 640, 16_000)
+    x = torch.randn(1, 1, 320 * 12)
+    a, b = enc(x), enc(torch.nn.functional.pad(x, (320, 0)))
+    assert torch.allclose(a[..., 1:], b[..., 2:], atol=1e-4)
+    assert not torch.allclose(a[..., 1:], b[..., 1:-1], atol=1e-2)
+
+
+def test_bad_window_and_unknown_encoder_are_refused():
+    with pytest.raises(ValueError, match="n_fft"):
+        MelAnalysisEncoder(20, 320, 200, 16_000)
+    with pytest.raises(ValueError, match="unknown encoder"):
+        CompactCodecModel(CompactConfig(encoder="wav2vec"))
+
+
+@pytest.fixture(scope="module")
+def mel_codec(tmp_path_factory, tone_corpus):
+    path = tmp_path_factory.mktemp("mel-codec") / "mel.pt"
+    records = []
+    build_mel_codec(tone_corpus, path, MEL, log=records.append)
+    assert records[-1]["frames"] == 3 * 100  # three 2 s utterances at 50 Hz
+    return path
+
+
+def test_built_codec_normalises_its_bands_and_round_trips_codes(mel_codec, tone_corpus):
+    model, blob = load_model(mel_codec)
+    assert blob["train"]["decoder_trained"] is False
+    enc = model.encoder
+    assert isinstance(enc, MelAnalysisEncoder) and enc.std.min() > 0
+    codec = CompactCodec.load(mel_codec)
+    import soundfile as sf
+
+    wav = torch.from_numpy(sf.read(tone_corpus / "wavs" / "0.wav", dtype="float32")[0])
+    codes = codec.encode(wav)
+    assert codes.shape == (2, 100) and codes.max() < 16
+    assert torch.equal(codes, codec.encode(wav))  # deterministic
+    assert codec.decode(codes).shape[-1] == 100 * 320
+    # the normalised training frames are centred: the normalisation came from them
+    z = enc(wav[None, None])
+    assert abs(float(z.mean())) < 0.5
+
+
+def test_the_offset_reader_of_a_mel_codec_encodes_each_offset(mel_codec):
+    codec = CompactCodec.load(mel_codec)
+    wav = torch.from_numpy(np.random.default_rng(1).standard_normal(3200).astype(np.float32) * 0.1)
+    read = codec.offset_encoder(wav, 160, 1)
+    for o, codes in zip([0, 40, 160], read([0, 40, 160]), strict=True):
+        plain = codec.encode(torch.nn.functional.pad(wav, (o, 0)))[:1]
+        assert torch.equal(codes, plain)
+
+
+def test_its_untrained_decoder_is_trained_fresh_and_keeps_the_token_space(mel_codec, tone_corpus, tmp_path):
+    pool = [torch.zeros(2, 60, dtype=torch.long)]
+    records = []
+    cfg = DecoderTuneConfig(minutes=5, batch_size=4, frames=25, lr=1e-3, max_steps=30, log_every=1,
+                            threads=1, pool_fraction=0.0, consistency_weight=0.0)
+    tune_decoder(tone_corpus, mel_codec, pool, tmp_path / "dec.pt", cfg, log=records.append)
+    mel = [r["mel"] for r in records if "mel" in r and "step" in r]
+    assert np.mean(mel[-5:]) < np.mean(mel[:5])
+    assert CompactCodec.load(tmp_path / "dec.pt").token_space == CompactCodec.load(mel_codec).token_space
+
+
+def test_cli_builds_a_mel_codec_and_trains_its_decoder_without_sampling_codes(tmp_path, tone_corpus):
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    out, dec = tmp_path / "mel.pt", tmp_path / "dec.pt"
+    res = CliRunner().invoke(main, ["train", "codec", "--encoder", "mel", "--corpus", str(tone_corpus),
+                                    "--out", str(out), "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.splitlines()[-1])["frames"] == 300
+    assert load_model(out)[0].config.encoder == "mel"
+    # the shipped TTS speaks other tokens: with --pool-fraction 0 none is loaded or sampled
+    res = CliRunner().invoke(main, ["train", "decoder", "--corpus", str(tone_corpus), "--out", str(dec),
+                                    "--codec-checkpoint", str(out), "--minutes", "0.05",
+                                    "--consistency-weight", "0", "--pool-fraction", "0", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert not dec.with_name("dec.pt.pool.pt").exists()
+    assert CompactCodec.load(dec).token_space == CompactCodec.load(out).token_space
