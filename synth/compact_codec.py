@@ -41,16 +41,24 @@ from encodec.quantization import ResidualVectorQuantizer  # noqa: E402
 from encodec.quantization.core_vq import EuclideanCodebook  # noqa: E402
 
 ASSET = Path(__file__).parent / "assets" / "compact16k.pt"
+CHECKPOINT_ENV = "VOXSEAL_CODEC_CHECKPOINT"
+
+
+def default_checkpoint() -> Path:
+    """The compact codec every command loads unless given another: $VOXSEAL_CODEC_CHECKPOINT
+    (to run the whole product on a measured alternative, e.g. benchmarks/results/mel-codec/),
+    else the embedded one."""
+    return Path(os.environ.get(CHECKPOINT_ENV) or ASSET)
 
 
 def encoder_asset(name: str, checkpoint: str | os.PathLike | None = None) -> Path:
     """Where the verifier-side encoder `name` ("verifier" or a specialist of
     verify/specialists.py) is shipped beside a checkpoint: `<stem>.<name>.pt`."""
-    path = Path(checkpoint) if checkpoint else ASSET
+    path = Path(checkpoint) if checkpoint else default_checkpoint()
     return path.with_name(f"{path.stem}.{name}.pt")
 
 
-VERIFIER_ASSET = encoder_asset("verifier")
+VERIFIER_ASSET = encoder_asset("verifier", ASSET)
 _VERIFIER_FORMAT = "voxseal-verifier-encoder-1"
 
 
@@ -373,7 +381,7 @@ class CompactCodec(Codec):
         """Load the codec; `verifier_encoder=True` uses the one shipped beside the
         checkpoint (`<stem>.verifier.pt`) when present, a path uses that file, None/False
         the codec's own encoder."""
-        path = Path(checkpoint) if checkpoint else ASSET
+        path = Path(checkpoint) if checkpoint else default_checkpoint()
         model, blob = load_model(path)
         sha = sha256_file(path)
         encoder = None

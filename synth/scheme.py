@@ -84,9 +84,9 @@ def scheme_for(codec: Codec, checkpoint: str | Path | None = None) -> Scheme:
     config = PRODUCT_CONFIG
     codebook = config.codebooks[0]
     if checkpoint is None and codec.name == "compact-16k":
-        from synth.compact_codec import ASSET
+        from synth.compact_codec import default_checkpoint
 
-        checkpoint = ASSET
+        checkpoint = default_checkpoint()
     path = cluster_map_path(checkpoint) if checkpoint else None
     if path is not None and path.is_file():
         cmap = ClusterMap.load(path)

@@ -102,3 +102,19 @@ def test_cli_builds_a_mel_codec_and_trains_its_decoder_without_sampling_codes(tm
     assert res.exit_code == 0, res.output
     assert not dec.with_name("dec.pt.pool.pt").exists()
     assert CompactCodec.load(dec).token_space == CompactCodec.load(out).token_space
+
+
+def test_the_environment_can_point_every_command_at_another_codec(mel_codec, monkeypatch):
+    from synth.codec import load_codec, load_specialist_codecs
+    from synth.compact_codec import CHECKPOINT_ENV
+    from synth.scheme import scheme_for
+
+    shipped = load_codec()
+    monkeypatch.setenv(CHECKPOINT_ENV, str(mel_codec))
+    codec = load_codec(verifier=True)
+    assert codec.model.config.encoder == "mel" and codec.token_space != shipped.token_space
+    assert not codec.info()["verifier_encoder"]  # none beside it; the shipped one is not borrowed
+    assert load_specialist_codecs(["band", "noise"]) == {}
+    from watermark.clusters import ClusterMap
+
+    assert scheme_for(codec).cluster_map.fingerprint == ClusterMap.identity(16).fingerprint
