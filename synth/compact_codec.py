@@ -435,7 +435,7 @@ class CompactCodec(Codec):
         codewords: the quantiser's nearest codeword, computed once."""
         enc = self.encoder if self.encoder is not None else self.model.encoder
         if not isinstance(enc, SEANetEncoder):  # nothing to share: an STFT per offset is cheap
-            return super().offset_reader(wav, max_offset, n_codebooks, top)
+            return self._plain_reader(enc, wav, max_offset, n_codebooks, top)
         layers = enc.model
         split = max(i for i, m in enumerate(layers)
                     if hasattr(m, "conv") and hasattr(m.conv, "conv") and m.conv.conv.stride[0] > 1)
@@ -448,7 +448,6 @@ class CompactCodec(Codec):
         features: list[torch.Tensor] = []
         fallback = super().offset_reader(wav, max_offset, n_codebooks, top)
         front, back = self._fold(enc, split)
-        embed = self.model.codebooks[0].embed
 
         @torch.inference_mode()
         def read(offsets: Sequence[int]) -> list[Reading]:
@@ -464,21 +463,44 @@ class CompactCodec(Codec):
             # time, so a batch of rows costs little more than one
             batch = torch.cat([h[..., (max_offset - o) // step:][..., : width // step] for o in offsets])
             z = back(batch)  # [B, D, T']
-            lengths = [math.ceil((n + o) / hop) for o in offsets]
-            if top <= 0:
-                codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)  # [K', B, T']
-                return [Reading(codes[:, i, : t]) for i, t in enumerate(lengths)]
-            b, d, frames = z.shape
-            logits = -_sq_dist(z.transpose(1, 2).reshape(-1, d), embed).reshape(b, frames, -1)
-            top_logits, top_tokens = logits.topk(top, dim=-1)  # [B, T', top], sorted
-            if n_codebooks == 1:
-                codes = top_tokens[..., 0][None]
-            else:
-                codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)
-            return [Reading(codes[:, i, : t], top_tokens[i, : t], top_logits[i, : t])
-                    for i, t in enumerate(lengths)]
+            return self._readings(z, [math.ceil((n + o) / hop) for o in offsets], n_codebooks, top)
 
         return read
+
+    def _plain_reader(self, enc: nn.Module, wav: torch.Tensor, max_offset: int, n_codebooks: int,
+                      top: int) -> Callable[[Sequence[int]], list[Reading]]:
+        """offset_reader for an encoder with nothing to share between offsets (the mel
+        analysis): one batched encode of the shifted copies, read as the SEANet path reads."""
+        wav = torch.as_tensor(wav, dtype=torch.float32).reshape(-1)
+        n, hop = wav.shape[0], self.hop_length
+
+        @torch.inference_mode()
+        def read(offsets: Sequence[int]) -> list[Reading]:
+            _check_offsets(offsets, max_offset)
+            width = n + max(offsets)
+            batch = torch.zeros(len(offsets), 1, width + (-width) % hop)
+            for i, o in enumerate(offsets):
+                batch[i, 0, o: o + n] = wav
+            return self._readings(enc(batch), [math.ceil((n + o) / hop) for o in offsets], n_codebooks, top)
+
+        return read
+
+    def _readings(self, z: torch.Tensor, lengths: list[int], n_codebooks: int, top: int) -> list[Reading]:
+        """Latents z [B, D, T'] of B offsets -> their Readings, each cut to its length. With one
+        codebook the codes come from the same distances as the top codewords."""
+        if top <= 0:
+            codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)  # [K', B, T']
+            return [Reading(codes[:, i, : t]) for i, t in enumerate(lengths)]
+        b, d, frames = z.shape
+        embed = self.model.codebooks[0].embed
+        logits = -_sq_dist(z.transpose(1, 2).reshape(-1, d), embed).reshape(b, frames, -1)
+        top_logits, top_tokens = logits.topk(top, dim=-1)  # [B, T', top], sorted
+        if n_codebooks == 1:
+            codes = top_tokens[..., 0][None]
+        else:
+            codes = self.model.quantizer.vq.encode(z, n_q=n_codebooks)
+        return [Reading(codes[:, i, : t], top_tokens[i, : t], top_logits[i, : t])
+                for i, t in enumerate(lengths)]
 
     def _fold(self, enc: nn.Module, split: int):
         """The encoder's layers before and after `split`, folded (synth/lean_encoder.py)

@@ -62,13 +62,17 @@ def test_built_codec_normalises_its_bands_and_round_trips_codes(mel_codec, tone_
     assert abs(float(z.mean())) < 0.5
 
 
-def test_the_offset_reader_of_a_mel_codec_encodes_each_offset(mel_codec):
+def test_the_offset_reader_of_a_mel_codec_encodes_each_offset_and_reads_softly(mel_codec):
     codec = CompactCodec.load(mel_codec)
     wav = torch.from_numpy(np.random.default_rng(1).standard_normal(3200).astype(np.float32) * 0.1)
-    read = codec.offset_encoder(wav, 160, 1)
-    for o, codes in zip([0, 40, 160], read([0, 40, 160]), strict=True):
+    encode = codec.offset_encoder(wav, 160, 1)
+    readings = codec.offset_reader(wav, 160, 1, top=4)([0, 40, 160])
+    for o, codes, reading in zip([0, 40, 160], encode([0, 40, 160]), readings, strict=True):
         plain = codec.encode(torch.nn.functional.pad(wav, (o, 0)))[:1]
-        assert torch.equal(codes, plain)
+        assert torch.equal(codes, plain) and torch.equal(reading.codes, plain)
+        assert reading.top_tokens.shape == (plain.shape[-1], 4)
+        assert torch.equal(reading.top_tokens[:, 0], plain[0])  # the nearest codeword first
+        assert (reading.top_logits[:, :-1] >= reading.top_logits[:, 1:]).all()
 
 
 def test_its_untrained_decoder_is_trained_fresh_and_keeps_the_token_space(mel_codec, tone_corpus, tmp_path):
