@@ -88,8 +88,11 @@ def train() -> None:
               help="seanet: a learned encoder, trained with the decoder; mel: a fixed log-mel analysis "
                    "(80 bands), only its normalisation and codebooks are fitted (k-means, about a "
                    "minute), and its decoder is left for `train decoder`.")
+@click.option("--robust-cutoff-hz", type=click.FloatRange(min=0, max=8000), default=3500.0, show_default=True,
+              help="With --encoder mel: codebook 1 reads the bands below this, floored (robust to "
+                   "MP3, telephone-band resampling and mild noise); 0 = all bands, unfloored.")
 def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads: int,
-                    encoder: str) -> None:
+                    encoder: str, robust_cutoff_hz: float) -> None:
     """Train the compact-16k codec on a corpus.
 
     Reproduce the embedded checkpoint with:
@@ -119,7 +122,7 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
         import torch
 
         torch.set_num_threads(threads)
-        mel = CompactConfig(encoder="mel", dimension=80, decoder="istft")
+        mel = CompactConfig(encoder="mel", dimension=80, decoder="istft", robust_cutoff_hz=robust_cutoff_hz)
         summary = build_mel_codec(corpus_dir, out, mel, seed=seed, log=file_log)
         click.echo(json.dumps(summary))
         return

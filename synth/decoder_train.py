@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.codec_train import Batcher, random_edit
-from synth.compact_codec import CompactCodecModel, _sq_dist, blob_token_space, load_model, save_checkpoint
+from synth.compact_codec import CompactCodecModel, blob_token_space, load_model, save_checkpoint
 from synth.corpus import read_corpus
 from synth.discriminator import Discriminator, discriminator_loss, feature_loss, generator_loss
 from synth.fileio import atomic_open, sha256_file
@@ -161,7 +161,7 @@ def codebook1_consistency(model: CompactCodecModel, y: torch.Tensor, codes: torc
     sl = slice(EDGE_FRAMES, t - EDGE_FRAMES)
     z = z[..., sl].transpose(1, 2).reshape(-1, z.shape[1])
     target = codes[:, sl].reshape(-1)
-    logits = -_sq_dist(z, model.codebooks[0].embed.detach())
+    logits = model.codebooks[0].logits(z)  # its buffers are no parameters: nothing to detach
     agreement = float((logits.argmax(1) == target).float().mean())
     return F.cross_entropy(logits, target), agreement
 

@@ -26,6 +26,13 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     return torch.tensor(fb, dtype=torch.float32)
 
 
+def bands_below(sample_rate: int, n_mels: int, cutoff_hz: float) -> torch.Tensor:
+    """bool [n_mels]: the mel_filterbank bands whose upper edge lies at or below cutoff_hz."""
+    mel_pts = np.linspace(0, _hz_to_mel(np.array(sample_rate / 2)), n_mels + 2)
+    upper = 700.0 * (10 ** (mel_pts[2:] / 2595.0) - 1.0)
+    return torch.from_numpy(upper <= cutoff_hz + 1e-6)
+
+
 def log_mel(wav: torch.Tensor, sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     """wav [B, N] -> log-mel [B, n_mels, frames] (hop n_fft // 4)."""
     spec = torch.stft(wav, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft),

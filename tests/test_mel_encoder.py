@@ -11,7 +11,7 @@ from synth.decoder_train import DecoderTuneConfig, tune_decoder
 from synth.mel_encoder import MelAnalysisEncoder
 
 MEL = CompactConfig(encoder="mel", dimension=20, decoder="istft", n_codebooks=2, codebook_size=16,
-                    analysis_n_fft=640)
+                    analysis_n_fft=640, robust_cutoff_hz=3500)
 
 
 @pytest.mark.parametrize("n", [1, 319, 320, 321, 5000])
@@ -33,6 +33,8 @@ def test_bad_window_and_unknown_encoder_are_refused():
         MelAnalysisEncoder(20, 320, 200, 16_000)
     with pytest.raises(ValueError, match="unknown encoder"):
         CompactCodecModel(CompactConfig(encoder="wav2vec"))
+    with pytest.raises(ValueError, match="needs the mel encoder"):
+        CompactCodecModel(CompactConfig(robust_cutoff_hz=3500))
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +124,29 @@ def test_the_environment_can_point_every_command_at_another_codec(mel_codec, mon
     from watermark.clusters import ClusterMap
 
     assert scheme_for(codec).cluster_map.fingerprint == ClusterMap.identity(16).fingerprint
+
+
+def test_codebook_one_reads_only_the_low_bands_above_the_floor(mel_codec, tone_corpus):
+    from synth.compact_codec import KeyedCodebook
+    from synth.mel import bands_below
+
+    model, _ = load_model(mel_codec)
+    cb = model.codebooks[0]
+    assert isinstance(cb, KeyedCodebook) and torch.equal(cb.band_mask, bands_below(16_000, 20, 3500))
+    import soundfile as sf
+
+    wav = torch.from_numpy(sf.read(tone_corpus / "wavs" / "1.wav", dtype="float32")[0])
+    z = model.encoder(wav[None, None])[0].T  # [T, D]
+    codes = cb.quantize(z)
+    assert len(set(codes.tolist())) > 1
+    high = z.clone()
+    high[:, ~cb.band_mask] += 3.0  # anything above the cutoff
+    assert torch.equal(cb.quantize(high), codes)
+    # magnitudes far under the floor read as the floor: raising them a hundredfold changes nothing
+    quiet = torch.full_like(z, -11.0)  # log(1e-5): silence
+    louder = (torch.log(torch.full_like(z, 1e-3)) - model.encoder.mean) / model.encoder.std
+    quiet = (quiet - model.encoder.mean) / model.encoder.std
+    assert torch.equal(cb.quantize(quiet), cb.quantize(louder))
+    # codewords are the clusters' mean frames: the residual stages see what the view left out
+    assert cb.embed.shape == (16, 20) and cb.keys.shape == (16, int(cb.band_mask.sum()))
+    assert torch.allclose(cb.logits(z).argmax(-1), codes)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from synth import edits as E
 from synth.audio import load_audio
 from synth.codec import load_codec
-from synth.compact_codec import _sq_dist, save_verifier_encoder
+from synth.compact_codec import save_verifier_encoder
 from synth.corpus import read_corpus
 from synth.fileio import atomic_open
 from synth.train_loop import TrainLoop
@@ -193,7 +193,7 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
     torch.manual_seed(cfg.seed)
     codec = load_codec("compact-16k", codec_checkpoint)
     model, sr, hop = codec.model, codec.sample_rate, codec.hop_length
-    codebook = model.codebooks[0].embed.detach()
+    codebook = model.codebooks[0]
     decoded, targets = [], []
     with torch.inference_mode():
         for u in read_corpus(corpus, "train"):
@@ -269,7 +269,7 @@ def train_verifier_encoder(corpus: str | Path, out: str | Path, cfg: VerifierTra
         z = encoder(torch.from_numpy(np.stack(batch))[:, None])  # [B, D, T]
         z = z[..., : cfg.segment_frames].transpose(1, 2).reshape(-1, z.shape[1])
         target = torch.from_numpy(np.stack(tgt)).reshape(-1)
-        logits = -_sq_dist(z, codebook)
+        logits = codebook.logits(z)
         loss = F.cross_entropy(logits, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
