@@ -154,10 +154,10 @@ class KeyedCodebook(StableCodebook):
     resampling and MP3 leave those bands, and noise 30 dB under speech stays under the
     floor. Codes are the nearest of `keys` [C, Dk] in that view; `embed` [C, D] holds
     each cluster's mean frame, so the residual stages quantise what the view leaves out.
-    Measured on corpus audio (encode(x) against encode(edit(x)), 24 clips): full band,
-    no floor 0.37 / 0.02 / 0.20 agreement after MP3 32k / resampling via 8 kHz / noise
-    30 dB; bands up to 3.5 kHz with floor 1: 0.86 / 1.00 / 0.73
-    (benchmarks/results/mel-codec/README.md).
+    Measured on corpus audio (encode(x) against encode(edit(x)), 24 held-out clips,
+    `benchmarks/mel_view_sweep.py`): full band, no floor 0.38 / 0.02 / 0.20 agreement
+    after MP3 32k / resampling via 8 kHz / noise 30 dB; bands up to 3.5 kHz with floor 1:
+    0.86 / 1.00 / 0.73 (benchmarks/results/mel-codec/).
     """
 
     def __init__(self, dim: int, codebook_size: int, band_mask: torch.Tensor, floor: float) -> None:
