@@ -2,9 +2,11 @@
 
 Issue 2 allows it where a learned encoder misses the targets, and the learned one did:
 decoding its *unquantised* latents with the shipped ISTFT decoder scores no better than
-decoding its codes (flite-slt STOI 0.847 / 0.845, PESQ-WB 1.21 / 1.21; relative
-quantisation error 0.008), and the round trip's F0 is off by more than 50 cents in 55 %
-of voiced frames: the latents, not the codebooks, drop the pitch. A log-mel analysis
+decoding its codes (flite-slt STOI 0.847 / 0.845, PESQ-WB 1.21 / 1.21; the residual VQ
+leaves 1.5 % of the latents' variance), and the round trip's F0 is off by more than 50
+cents in 55 % of voiced frames (`benchmarks/codec_ceiling.py`,
+benchmarks/results/mel-codec/ceiling-shipped.txt): the latents, not the codebooks, drop
+the pitch. A log-mel analysis
 keeps the harmonics that carry it, and it makes re-encoding stability the decoder's own
 reconstruction target: a decoder whose output has the mel it was given is read back as
 the same codes.
