@@ -101,10 +101,7 @@ class Codec(abc.ABC):
 
         def encode(offsets: Sequence[int]) -> list[torch.Tensor]:
             _check_offsets(offsets, max_offset)
-            batch = torch.zeros(len(offsets), n + max(offsets))
-            for i, o in enumerate(offsets):
-                batch[i, o: o + n] = wav
-            codes = self.encode(batch)
+            codes = self.encode(shifted_copies(wav, offsets))
             return [codes[i, :n_codebooks, : math.ceil((n + o) / self.hop_length)]
                     for i, o in enumerate(offsets)]
 
@@ -134,6 +131,17 @@ class Codec(abc.ABC):
     def info(self) -> dict:
         return {"name": self.name, "sample_rate": self.sample_rate, "frame_rate": self.frame_rate,
                 "n_codebooks": self.n_codebooks, "codebook_size": self.codebook_size}
+
+
+def shifted_copies(wav: torch.Tensor, offsets: Sequence[int], multiple: int = 1) -> torch.Tensor:
+    """wav [N] -> [len(offsets), L]: row i is wav after offsets[i] samples of silence, all
+    rows zero-padded to one length L >= N + max(offsets), a multiple of `multiple`."""
+    n = wav.shape[-1]
+    width = n + max(offsets)
+    batch = torch.zeros(len(offsets), width + (-width) % multiple)
+    for i, o in enumerate(offsets):
+        batch[i, o: o + n] = wav
+    return batch
 
 
 def _check_offsets(offsets: Sequence[int], max_offset: int) -> None:

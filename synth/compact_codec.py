@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from synth._encodec_compat import import_encodec
-from synth.codec import Codec, CodecError, Reading, _check_offsets
+from synth.codec import Codec, CodecError, Reading, _check_offsets, shifted_copies
 from synth.fileio import atomic_open, sha256_file
 from synth.istft_decoder import ISTFTDecoder
 from synth.lean_encoder import fold_layers
@@ -187,11 +187,13 @@ class KeyedCodebook(StableCodebook):
     def kmeans_init_(self, data: torch.Tensor, iters: int = 10) -> None:
         """k-means of the views of data [N, D]; codewords are the clusters' mean frames.
         Set band_mean / band_std (the encoder's) first."""
-        v = self.view(data)
+        self.view_mean.zero_()
+        self.view_std.fill_(1.0)
+        v = self.view(data)  # un-normalised: the statistics come from it
         self.view_mean.copy_(v.mean(0))
         self.view_std.copy_(v.std(0).clamp_min(1e-3))
         plain = StableCodebook(int(self.band_mask.sum()), self.codebook_size)
-        plain.kmeans_init_(self.view(data), iters)
+        plain.kmeans_init_((v - self.view_mean) / self.view_std, iters)
         self.keys.copy_(plain.embed)
         assign = self.quantize(data)
         counts = torch.bincount(assign, minlength=self.codebook_size).float()
@@ -550,11 +552,8 @@ class CompactCodec(Codec):
         @torch.inference_mode()
         def read(offsets: Sequence[int]) -> list[Reading]:
             _check_offsets(offsets, max_offset)
-            width = n + max(offsets)
-            batch = torch.zeros(len(offsets), 1, width + (-width) % hop)
-            for i, o in enumerate(offsets):
-                batch[i, 0, o: o + n] = wav
-            return self._readings(enc(batch), [math.ceil((n + o) / hop) for o in offsets], n_codebooks, top)
+            z = enc(shifted_copies(wav, offsets, hop)[:, None])
+            return self._readings(z, [math.ceil((n + o) / hop) for o in offsets], n_codebooks, top)
 
         return read
 
