@@ -106,8 +106,9 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
 
     With --encoder mel (measured, not shipped: benchmarks/results/mel-codec/) the
     command fits the analysis' codebooks and writes a codec whose decoder is then
-    trained by `voxseal train decoder --codec-checkpoint OUT --out DEC ...
-    --consistency-weight 0 --pool-fraction 0`.
+    trained by `voxseal train decoder --codec-checkpoint OUT --out DEC
+    --architecture istft --consistency-weight 0 --pool-fraction 0 ...` (the measured
+    runs; --architecture also gives a fresh decoder's learning rate, 5e-4).
     """
     from synth.codec_train import TrainConfig, build_mel_codec, jsonl_logger, train_codec
     from synth.compact_codec import CompactConfig
