@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from synth.audio import decode_bytes, encode_audio, load_audio
-from synth.compact_codec import CompactCodecModel, CompactConfig, _sq_dist, save_checkpoint
+from synth.compact_codec import CompactCodecModel, CompactConfig, _sq_dist, load_model, save_checkpoint
 from synth.corpus import read_corpus
 from synth.fileio import atomic_open
 from synth.mel import multiscale_mel_loss
@@ -219,15 +219,26 @@ def jsonl_logger(path: Path) -> Callable[[dict], None]:
 
 
 def build_mel_codec(corpus: str | Path, out: str | Path, model_cfg: CompactConfig, seed: int = 0,
-                    max_frames: int = 200_000, log: Callable[[dict], None] = print) -> dict:
+                    max_frames: int = 200_000, log: Callable[[dict], None] = print,
+                    decoder_from: str | Path | None = None) -> dict:
     """The codec with a fixed mel analysis (synth/mel_encoder.py): nothing to train but its
     band normalisation and the residual VQ, k-means on the corpus' training frames.
 
     Writes `out` (fp16) with a fresh, untrained ISTFT decoder: `voxseal train decoder
-    --architecture istft` trains it for these tokens.
+    --architecture istft` trains it for these tokens. With `decoder_from` (another mel
+    codec of the same analysis, fitted on the same corpus), its trained decoder is taken
+    over instead: the decoder reads the quantised frames, which approximate the same
+    normalised log-mels whatever the codebooks, so only tuning (`train decoder`) is left.
     """
     if model_cfg.encoder != "mel":
         raise ValueError("build_mel_codec needs a config with encoder='mel'")
+    donor = None
+    if decoder_from is not None:
+        donor, _ = load_model(decoder_from)
+        same = ("encoder", "decoder", "dimension", "ratios", "analysis_n_fft", "sample_rate")
+        if any(getattr(donor.config, f) != getattr(model_cfg, f) for f in same):
+            raise ValueError(f"{decoder_from} is not a mel codec with this analysis and decoder "
+                             f"({', '.join(same)} must match)")
     torch.manual_seed(seed)
     model = CompactCodecModel(model_cfg)
     utts = read_corpus(corpus, "train")
@@ -239,9 +250,15 @@ def build_mel_codec(corpus: str | Path, out: str | Path, model_cfg: CompactConfi
         mels = mels[torch.randperm(mels.shape[0])[:max_frames]]
     model.encoder.set_normalisation_(mels)
     model.init_codebooks_((mels - model.encoder.mean) / model.encoder.std)
+    train = {"frames": int(mels.shape[0]), "seed": seed, "corpus": str(corpus), "decoder_trained": False}
+    if donor is not None:
+        if not torch.allclose(donor.encoder.mean, model.encoder.mean, atol=1e-3):
+            raise ValueError(f"{decoder_from} was fitted on other audio (its band normalisation "
+                             f"differs): build from the corpus it was fitted on")
+        model.decoder.load_state_dict(donor.decoder.state_dict())
+        train.update(decoder_trained=True, decoder_from=str(decoder_from))
     model.eval()
-    save_checkpoint(out, model, half=True, extra={"train": {"frames": int(mels.shape[0]), "seed": seed,
-                                                            "corpus": str(corpus), "decoder_trained": False}})
+    save_checkpoint(out, model, half=True, extra={"train": train})
     summary = {"event": "done", "frames": int(mels.shape[0]), "out": str(out)}
     log(summary)
     return summary

@@ -91,8 +91,16 @@ def train() -> None:
 @click.option("--robust-cutoff-hz", type=click.FloatRange(min=0, max=8000), default=3500.0, show_default=True,
               help="With --encoder mel: codebook 1 reads the bands below this, floored (robust to "
                    "MP3, telephone-band resampling and mild noise); 0 = all bands, unfloored.")
+@click.option("--silence-gate", type=float, default=None,
+              help="With --encoder mel and a cutoff: frames quieter than this (log of the summed "
+                   "magnitudes of codebook 1's bands) all take code 0; e.g. 3.0 (measured in "
+                   "benchmarks/results/mel-codec/). Default: no gate.")
+@click.option("--decoder-from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --encoder mel: take over this mel codec's trained decoder (same analysis, "
+                   "same corpus) instead of leaving a fresh one; `train decoder` then only tunes it.")
 def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, threads: int,
-                    encoder: str, robust_cutoff_hz: float) -> None:
+                    encoder: str, robust_cutoff_hz: float, silence_gate: float | None,
+                    decoder_from: str | None) -> None:
     """Train the compact-16k codec on a corpus.
 
     Reproduce the embedded checkpoint with:
@@ -110,6 +118,7 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
     --architecture istft --consistency-weight 0 --pool-fraction 0 ...` (the measured
     runs; --architecture also gives a fresh decoder's learning rate, 5e-4).
     """
+    from synth.codec import CodecError
     from synth.codec_train import TrainConfig, build_mel_codec, jsonl_logger, train_codec
     from synth.compact_codec import CompactConfig
     from synth.corpus import read_corpus
@@ -119,12 +128,22 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
         raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
     log_path = Path(out + ".log")
     file_log = jsonl_logger(log_path)
+    if decoder_from is not None and encoder != "mel":
+        raise click.BadParameter("needs --encoder mel", param_hint="--decoder-from")
+    if silence_gate is not None and (encoder != "mel" or not robust_cutoff_hz):
+        raise click.BadParameter("needs --encoder mel and a --robust-cutoff-hz above 0",
+                                 param_hint="--silence-gate")
     if encoder == "mel":
         import torch
 
         torch.set_num_threads(threads)
-        mel = CompactConfig(encoder="mel", dimension=80, decoder="istft", robust_cutoff_hz=robust_cutoff_hz)
-        summary = build_mel_codec(corpus_dir, out, mel, seed=seed, log=file_log)
+        mel = CompactConfig(encoder="mel", dimension=80, decoder="istft", robust_cutoff_hz=robust_cutoff_hz,
+                            silence_gate=silence_gate)
+        try:
+            summary = build_mel_codec(corpus_dir, out, mel, seed=seed, log=file_log,
+                                      decoder_from=decoder_from)
+        except (ValueError, CodecError) as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(summary))
         return
 

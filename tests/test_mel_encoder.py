@@ -150,3 +150,76 @@ def test_codebook_one_reads_only_the_low_bands_above_the_floor(mel_codec, tone_c
     # codewords are the clusters' mean frames: the residual stages see what the view left out
     assert cb.embed.shape == (16, 20) and cb.keys.shape == (16, int(cb.band_mask.sum()))
     assert torch.allclose(cb.logits(z).argmax(-1), codes)
+
+
+def _gated_codebook(gate: float = 0.0):
+    from synth.compact_codec import KeyedCodebook
+    from synth.mel import bands_below
+
+    torch.manual_seed(0)
+    cb = KeyedCodebook(20, 16, bands_below(16_000, 20, 3500), floor=1.0, gate=gate)
+    loud = torch.randn(300, 20) + 3.0  # log-magnitudes (band_mean 0, band_std 1: z is the log)
+    quiet = torch.randn(300, 20) - 6.0
+    cb.kmeans_init_(torch.cat([loud, quiet]))
+    return cb, loud, quiet
+
+
+def test_a_silence_gate_gives_every_quiet_frame_code_zero_and_keys_the_rest():
+    cb, loud, quiet = _gated_codebook()
+    assert bool((cb.loudness(quiet) < 0).all()) and bool((cb.loudness(loud) > 0).all())
+    assert torch.equal(cb.quantize(quiet), torch.zeros(300, dtype=torch.long))
+    loud_codes = cb.quantize(loud)
+    assert int(loud_codes.min()) >= 1 and len(set(loud_codes.tolist())) > 8  # the keys went to speech
+    assert torch.allclose(cb.embed[0], quiet.mean(0), atol=1e-4)  # the silence code decodes as silence
+    # the gate decides by loudness alone: a quiet frame raised above it gets a key
+    raised = quiet[:1] + (0.5 - float(cb.loudness(quiet[:1])))
+    assert float(cb.loudness(raised)) > 0 and int(cb.quantize(raised)) != 0
+    # soft readings and re-encoding losses get a gradient through the gate
+    x = quiet[:4].clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(cb.logits(x), torch.full((4,), 3)).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+def test_a_gate_over_every_frame_and_a_gate_without_the_view_are_refused():
+    from synth.compact_codec import KeyedCodebook
+    from synth.mel import bands_below
+
+    cb = KeyedCodebook(20, 16, bands_below(16_000, 20, 3500), floor=1.0, gate=1e6)
+    with pytest.raises(ValueError, match="under the silence gate"):
+        cb.kmeans_init_(torch.randn(100, 20))
+    with pytest.raises(ValueError, match="robust view"):
+        CompactCodecModel(CompactConfig(encoder="mel", dimension=20, silence_gate=3.0))
+
+
+def test_a_gated_codec_can_take_over_a_trained_decoder(mel_codec, tone_corpus, tmp_path):
+    from dataclasses import replace
+
+    donor, _ = load_model(mel_codec)
+    with torch.no_grad():
+        for p in donor.decoder.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # a decoder unlike a fresh one
+    from synth.compact_codec import save_checkpoint
+
+    trained = tmp_path / "trained.pt"
+    save_checkpoint(trained, donor, extra={"train": {"decoder_trained": True}})
+    out = tmp_path / "gated.pt"
+    build_mel_codec(tone_corpus, out, replace(MEL, silence_gate=-1e3), log=lambda r: None, decoder_from=trained)
+    model, blob = load_model(out)
+    assert blob["train"]["decoder_trained"] is True and blob["train"]["decoder_from"] == str(trained)
+    assert model.config.silence_gate == -1e3
+    for (name, a), b in zip(model.decoder.state_dict().items(), donor.decoder.state_dict().values(), strict=True):
+        assert torch.allclose(a, b.half().float(), atol=1e-3), name
+    with pytest.raises(ValueError, match="not a mel codec with this analysis"):
+        build_mel_codec(tone_corpus, tmp_path / "x.pt", replace(MEL, dimension=24), log=lambda r: None,
+                        decoder_from=trained)
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_refuses_a_silence_gate_without_the_mel_view(tmp_path, tone_corpus):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    r = CliRunner().invoke(main, ["train", "codec", "--corpus", str(tone_corpus), "--out", str(tmp_path / "c.pt"),
+                                  "--silence-gate", "3"])
+    assert r.exit_code != 0 and "--encoder mel" in r.output and "Traceback" not in r.output
