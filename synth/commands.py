@@ -116,23 +116,30 @@ def train_codec_cmd(corpus_dir: str, out: str, minutes: float, seed: int, thread
     command fits the analysis' codebooks and writes a codec whose decoder is then
     trained by `voxseal train decoder --codec-checkpoint OUT --out DEC
     --architecture istft --consistency-weight 0 --pool-fraction 0 ...` (the measured
-    runs; --architecture also gives a fresh decoder's learning rate, 5e-4).
+    runs; --architecture also gives a fresh decoder's learning rate, 5e-4). The gated
+    codec there was built from that one and its decoder tuned:
+
+    \b
+      voxseal train codec --encoder mel --corpus data/corpus --out runs/gate.pt \\
+          --silence-gate 3.0 --decoder-from benchmarks/results/mel-codec/compact16k-mel.pt
+      voxseal train decoder --corpus data/corpus --codec-checkpoint runs/gate.pt \\
+          --out runs/gate-c.pt --minutes 25 --consistency-weight 0.1 --pool-fraction 0
     """
     from synth.codec import CodecError
     from synth.codec_train import TrainConfig, build_mel_codec, jsonl_logger, train_codec
     from synth.compact_codec import CompactConfig
     from synth.corpus import read_corpus
 
-    read_corpus(corpus_dir, "train")  # fail early, with a one-line error, on a bad corpus
-    if not Path(out).parent.is_dir():
-        raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
-    log_path = Path(out + ".log")
-    file_log = jsonl_logger(log_path)
     if decoder_from is not None and encoder != "mel":
         raise click.BadParameter("needs --encoder mel", param_hint="--decoder-from")
     if silence_gate is not None and (encoder != "mel" or not robust_cutoff_hz):
         raise click.BadParameter("needs --encoder mel and a --robust-cutoff-hz above 0",
                                  param_hint="--silence-gate")
+    read_corpus(corpus_dir, "train")  # fail early, with a one-line error, on a bad corpus
+    if not Path(out).parent.is_dir():
+        raise click.BadParameter(f"directory does not exist: {Path(out).parent}", param_hint="--out")
+    log_path = Path(out + ".log")
+    file_log = jsonl_logger(log_path)
     if encoder == "mel":
         import torch
 

@@ -203,11 +203,13 @@ def test_a_gated_codec_can_take_over_a_trained_decoder(mel_codec, tone_corpus, t
     trained = tmp_path / "trained.pt"
     save_checkpoint(trained, donor, extra={"train": {"decoder_trained": True}})
     out = tmp_path / "gated.pt"
-    build_mel_codec(tone_corpus, out, replace(MEL, silence_gate=-1e3), log=lambda r: None, decoder_from=trained)
+    build_mel_codec(tone_corpus, out, replace(MEL, silence_gate=-1e3), log=lambda r: None,
+                    decoder_from=trained)
     model, blob = load_model(out)
     assert blob["train"]["decoder_trained"] is True and blob["train"]["decoder_from"] == str(trained)
     assert model.config.silence_gate == -1e3
-    for (name, a), b in zip(model.decoder.state_dict().items(), donor.decoder.state_dict().values(), strict=True):
+    theirs = donor.decoder.state_dict().values()
+    for (name, a), b in zip(model.decoder.state_dict().items(), theirs, strict=True):
         assert torch.allclose(a, b.half().float(), atol=1e-3), name
     with pytest.raises(ValueError, match="not a mel codec with this analysis"):
         build_mel_codec(tone_corpus, tmp_path / "x.pt", replace(MEL, dimension=24), log=lambda r: None,
@@ -220,6 +222,7 @@ def test_cli_refuses_a_silence_gate_without_the_mel_view(tmp_path, tone_corpus):
 
     from cli import main
 
-    r = CliRunner().invoke(main, ["train", "codec", "--corpus", str(tone_corpus), "--out", str(tmp_path / "c.pt"),
-                                  "--silence-gate", "3"])
+    r = CliRunner().invoke(main, ["train", "codec", "--corpus", str(tone_corpus),
+                                  "--out", str(tmp_path / "c.pt"), "--silence-gate", "3"])
     assert r.exit_code != 0 and "--encoder mel" in r.output and "Traceback" not in r.output
+    assert list(tmp_path.iterdir()) == []  # refused before anything is written
