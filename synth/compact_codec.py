@@ -198,13 +198,17 @@ class KeyedCodebook(StableCodebook):
         """Normalised frames [N, D] -> [N] log of the summed magnitudes of the view's bands."""
         return torch.logsumexp(self._log_mag(x), -1)
 
+    @property
+    def first_key(self) -> int:
+        """Codes below this are not keyed: the silence code, where there is a gate."""
+        return 0 if self.gate is None else self.SILENCE + 1
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        near = -_sq_dist(self.view(x), self.keys)
+        keyed = -_sq_dist(self.view(x), self.keys[self.first_key:])
         if self.gate is None:
-            return near
+            return keyed
         # The silence logit beats the best key exactly when the frame is under the gate,
         # by a margin that grows with the distance to it (a smooth target for the decoder).
-        keyed = near[:, self.SILENCE + 1:]
         silence = keyed.max(-1).values + self.GATE_SCALE * (self.gate - self.loudness(x))
         return torch.cat([silence[:, None], keyed], -1)
 
@@ -223,11 +227,10 @@ class KeyedCodebook(StableCodebook):
         v = self.view(keyed)  # un-normalised: the statistics come from it
         self.view_mean.copy_(v.mean(0))
         self.view_std.copy_(v.std(0).clamp_min(1e-3))
-        n_keys = self.codebook_size - (0 if self.gate is None else self.SILENCE + 1)
-        plain = StableCodebook(int(self.band_mask.sum()), n_keys)
+        plain = StableCodebook(int(self.band_mask.sum()), self.codebook_size - self.first_key)
         plain.kmeans_init_((v - self.view_mean) / self.view_std, iters)
         self.keys.zero_()  # a gated codebook's key 0 is never read (its logit is the gate's)
-        self.keys[self.codebook_size - n_keys:].copy_(plain.embed)
+        self.keys[self.first_key:].copy_(plain.embed)
         assign = self.quantize(data)
         counts = torch.bincount(assign, minlength=self.codebook_size).float()
         sums = torch.zeros(self.codebook_size, data.shape[1]).index_add_(0, assign, data)
