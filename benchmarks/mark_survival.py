@@ -46,6 +46,8 @@ def main() -> None:
     tts = load_tts(args.tts, codec=codec)
     scheme = scheme_for(tts.codec)
     key = WatermarkKey.from_bytes(bytes(range(32)))
+    cb = codec.model.codebooks[scheme.codebook]
+    silence = cb.SILENCE if getattr(cb, "gate", None) is not None else None  # else code 0 is a sound
 
     def factory() -> WatermarkLogitsProcessor:
         return WatermarkLogitsProcessor(key, scheme.config, 7, scheme.cluster_map, scheme.codebook)
@@ -63,7 +65,8 @@ def main() -> None:
         sampled = res.codes[scheme.codebook].numpy()
         read = reader.encode(res.wav)[scheme.codebook].numpy()
         n = min(len(sampled), len(read))
-        print(f"{voice:14s} {res.seconds:4.1f} {res.entropy_per_step:6.2f} {(sampled == 0).mean():6.2f} | "
+        silent = 0.0 if silence is None else (sampled == silence).mean()
+        print(f"{voice:14s} {res.seconds:4.1f} {res.entropy_per_step:6.2f} {silent:6.2f} | "
               f"{row(sampled)} | {(sampled[:n] == read[:n]).mean():5.3f} {row(read)}", flush=True)
 
 
