@@ -6,8 +6,9 @@
 On held-out sentences of the training voices and of the held-out voice:
 STOI and PESQ-WB after a round trip; per-codebook token agreement after
 decode -> edit -> re-encode for every stability edit; encode/decode speed as
-multiples of real time on this machine's threads; peak RSS for a 60 s clip
-(measured in a fresh subprocess). Prints tables and writes JSON with --json-out.
+multiples of real time on this machine's threads, on held-out speech (noise with
+--speed-only); peak RSS for 60 s of it (measured in a fresh subprocess). Prints
+tables and writes JSON with --json-out.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +52,14 @@ def quality(codec, clips):
     return float(np.mean(s)), float(np.mean(p)) if p else float("nan")
 
 
-def speed(codec, seconds=10.0, repeats=3):
-    x = torch.randn(int(seconds * codec.sample_rate)) * 0.1
+def speed(codec, seconds=10.0, repeats=3, speech: np.ndarray | None = None):
+    """Encode and decode x real time on `seconds` of `speech` (tiled), else of noise: rendering
+    searches residual codes frame by frame, and speech is what it is timed on."""
+    n = int(seconds * codec.sample_rate)
+    if speech is not None and len(speech):
+        x = torch.from_numpy(np.resize(np.asarray(speech, np.float32), n))
+    else:
+        x = torch.randn(n) * 0.1
     codec.decode(codec.encode(x[: codec.sample_rate]))  # warm-up
     enc, dec = [], []
     for _ in range(repeats):
@@ -64,37 +73,46 @@ def speed(codec, seconds=10.0, repeats=3):
 
 
 PEAK_SCRIPT = """
-import resource, sys, torch
+import resource, sys, numpy as np, torch
+from dataclasses import replace
 sys.path.insert(0, {root!r})
 from synth.codec import load_codec
 torch.set_num_threads({threads})
 c = load_codec(None, {ckpt!r})
-x = torch.randn(60 * c.sample_rate) * 0.1
+if {margin!r} is not None:
+    c.model.config = replace(c.model.config, cell_margin={margin!r})
+n = 60 * c.sample_rate
+x = torch.from_numpy(np.resize(np.load({speech!r}), n)) if {speech!r} else torch.randn(n) * 0.1
 c.decode(c.encode(x))
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def peak_memory_mb(ckpt, threads):
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=str(ROOT), ckpt=ckpt,
-                                                                  threads=threads)],
-                         capture_output=True, text=True, check=True)
+def peak_memory_mb(ckpt, threads, margin=None, speech: np.ndarray | None = None):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = ""
+        if speech is not None and len(speech):
+            path = str(Path(tmp) / "speech.npy")
+            np.save(path, np.asarray(speech, np.float32))
+        script = PEAK_SCRIPT.format(root=str(ROOT), ckpt=ckpt, threads=threads, margin=margin, speech=path)
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def speed_and_memory(codec, args) -> dict:
-    enc_x, dec_x = speed(codec)
+def speed_and_memory(codec, args, speech: np.ndarray | None = None) -> dict:
+    enc_x, dec_x = speed(codec, speech=speech)
     ckpt = args.codec_checkpoint or str(ROOT / "synth" / "assets" / "compact16k.pt")
-    return {"threads": args.threads, "encode_x_realtime": round(enc_x, 1),
-            "decode_x_realtime": round(dec_x, 1),
-            "peak_rss_mb_60s": round(peak_memory_mb(ckpt, args.threads), 1)}
+    return {"threads": args.threads, "on": "speech" if speech is not None else "noise",
+            "encode_x_realtime": round(enc_x, 1), "decode_x_realtime": round(dec_x, 1),
+            "peak_rss_mb_60s": round(peak_memory_mb(ckpt, args.threads, args.cell_margin, speech), 1)}
 
 
 def print_speed(codec, args, s: dict | None = None) -> None:
     s = s or speed_and_memory(codec, args)
-    print(f"speed ({s['threads']} threads, 10 s clip): encode {s['encode_x_realtime']}x real time "
+    on = s.get("on", "noise")
+    print(f"speed ({s['threads']} threads, 10 s of {on}): encode {s['encode_x_realtime']}x real time "
           f"(target >= 100), decode {s['decode_x_realtime']}x (target >= 50)")
-    print(f"peak RSS encoding+decoding a 60 s clip: {s['peak_rss_mb_60s']} MB (target < 1536)")
+    print(f"peak RSS encoding+decoding 60 s of {on}: {s['peak_rss_mb_60s']} MB (target < 1536)")
 
 
 def main() -> None:
@@ -105,9 +123,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json-out", default=None)
     ap.add_argument("--speed-only", action="store_true", help="only speed and memory (no corpus needed)")
+    ap.add_argument("--cell-margin", type=float, default=None,
+                    help="render with this margin instead of the codec's own (0: the codes as given; "
+                         "synth/cell_search.py)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     codec = load_codec("compact-16k", args.codec_checkpoint)
+    if args.cell_margin is not None:
+        codec.model.config = replace(codec.model.config, cell_margin=args.cell_margin)
     if args.speed_only:
         print_speed(codec, args)
         return
@@ -133,7 +156,8 @@ def main() -> None:
                                    "stoi": round(stoi_v, 3), "pesq_wb": round(pesq_v, 3),
                                    "agreement": agreement, "verifier_agreement": verifier_agreement,
                                    "seconds": round(time.time() - t, 1)}
-    results["speed"] = speed_and_memory(codec, args)
+    speech = [load_audio(Path(args.corpus) / u.path, codec.sample_rate)[0] for u in groups["held-out voice"]]
+    results["speed"] = speed_and_memory(codec, args, np.concatenate(speech) if speech else None)
 
     print(f"codec {codec.name}  checkpoint sha256 {codec.checkpoint_sha256[:16]}")
     print(f"{'group':16} {'clips':>5} {'STOI':>6} {'PESQ-WB':>8}   (targets: STOI >= {TARGETS['stoi']}, "

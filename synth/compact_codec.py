@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from synth._encodec_compat import import_encodec
+from synth.cell_search import keep_cell, key_spacing
 from synth.codec import Codec, CodecError, Reading, _check_offsets, shifted_copies
 from synth.fileio import atomic_open, sha256_file
 from synth.istft_decoder import ISTFTDecoder
@@ -79,6 +80,11 @@ class CompactConfig:
     robust_cutoff_hz: float = 0.0  # > 0 (mel encoder): codebook 1 reads a robust view (KeyedCodebook)
     robust_floor: float = 1.0  # that view's magnitude floor
     silence_gate: float | None = None  # frames quieter than this (view loudness) all take code 0
+    # Rendering codes: residual codes searched so each quantised frame wins codebook 1's
+    # cell by this many times the median squared distance between neighbouring keys
+    # (synth/cell_search.py); 0 renders the codes as given. Checkpoints saved before it
+    # existed take this default: it changes no code the encoder gives, only what decoding speaks.
+    cell_margin: float = 1.0
 
     @property
     def hop_length(self) -> int:
@@ -120,10 +126,25 @@ class StableCodebook(EuclideanCodebook):
                 self.embed_avg.data[dead] = pick * expected
         return quantize, embed_ind
 
+    gate = None  # no silence code (KeyedCodebook may have one)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Frames [N, D] -> [N, C] minus squared distances to the codewords: what assigns a
         frame (the nearest), what soft readings rank and re-encoding losses train on."""
         return -_sq_dist(x, self.embed)
+
+    # What synth/cell_search.py reads: a frame's code is its view's nearest key. Here the
+    # view is the frame and the keys are the codewords; KeyedCodebook has its own.
+    def view(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    @property
+    def key_vectors(self) -> torch.Tensor:
+        return self.embed
+
+    @property
+    def first_key(self) -> int:
+        return 0
 
     @torch.no_grad()
     def kmeans_init_(self, data: torch.Tensor, iters: int = 10) -> None:
@@ -197,6 +218,10 @@ class KeyedCodebook(StableCodebook):
     def loudness(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised frames [N, D] -> [N] log of the summed magnitudes of the view's bands."""
         return torch.logsumexp(self._log_mag(x), -1)
+
+    @property
+    def key_vectors(self) -> torch.Tensor:
+        return self.keys
 
     @property
     def first_key(self) -> int:
@@ -273,6 +298,9 @@ class CompactCodecModel(nn.Module):
                 config.dimension, config.codebook_size, mask, config.robust_floor, config.silence_gate)
         elif config.silence_gate is not None:
             raise ValueError("silence_gate needs the robust view (robust_cutoff_hz > 0)")
+        if config.cell_margin < 0:
+            raise ValueError(f"cell_margin must be 0 (render the codes as given) or above, "
+                             f"got {config.cell_margin}")
 
     def _seanet_kwargs(self) -> dict:
         c = self.config
@@ -324,8 +352,34 @@ class CompactCodecModel(nn.Module):
         return self.quantizer.encode(z, self.config.sample_rate).transpose(0, 1)
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes [B, K, T] (K may be fewer than n_codebooks) -> wav [B, 1, N]."""
-        return self.decoder(self.quantizer.decode(codes.transpose(0, 1)))
+        """codes [B, K, T] (K may be fewer than n_codebooks) -> wav [B, 1, N], rendered with
+        the residual codes `keep_cells` gives (codebook 1 as given)."""
+        return self.decoder(self.quantizer.decode(self.keep_cells(codes.transpose(0, 1))))
+
+    def keep_cells(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes [K, B, T] with the residual stages re-searched where the quantised frame wins
+        codebook 1's cell by less than `cell_margin` (synth/cell_search.py), so that what is
+        spoken is read back as the codebook-1 code it was given; the search stays near the
+        codes' own quantised frames."""
+        margin = self.cell_margin()
+        k, b, t = codes.shape
+        if not margin or k == 1:
+            return codes
+        with torch.no_grad():
+            target = self.quantizer.decode(codes).transpose(1, 2).reshape(b * t, -1)
+            kept = keep_cell(self.codebooks[:k], target, codes.reshape(k, b * t), margin)
+        return kept.reshape(k, b, t)
+
+    def cell_margin(self) -> float:
+        """`config.cell_margin` in codebook 1's logit units: times the median squared
+        distance between a key and its nearest other key (computed once per set of keys)."""
+        if not self.config.cell_margin:
+            return 0.0
+        keys = self.codebooks[0].key_vectors
+        ident = (keys.data_ptr(), keys._version)
+        if getattr(self, "_spacing", (None,))[0] != ident:
+            self._spacing = (ident, key_spacing(self.codebooks[0]))
+        return self.config.cell_margin * self._spacing[1]
 
     @torch.no_grad()
     def data_dependent_init_(self, wav: torch.Tensor, out_std: float = 0.1) -> None:
@@ -624,5 +678,5 @@ class CompactCodec(Codec):
 
     def info(self) -> dict:
         return {**super().info(), "checkpoint_sha256": self.checkpoint_sha256,
-                "token_space": self.token_space,
+                "token_space": self.token_space, "cell_margin": self.model.config.cell_margin,
                 "verifier_encoder": self.encoder is not None}

@@ -63,6 +63,13 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _rendering(codec) -> dict:
+    """How the codec renders codes, where it is not the plain decode: part of a clip's recipe
+    (only a margin above 0 enters, so caches made before rendering margins stay valid)."""
+    margin = getattr(getattr(getattr(codec, "model", None), "config", None), "cell_margin", 0)
+    return {"cell_margin": margin} if margin else {}
+
+
 def eval_key():
     """The evaluation's own fixed watermark key (the evaluation is about robustness, not secrecy)."""
     from watermark.keys import WatermarkKey
@@ -176,7 +183,7 @@ def build_tts_clips(tts, n: int, need_seconds: float, cache: ClipCache, *, seed:
         recipe_base = {"tts": tts.checkpoint_sha256, "codec": getattr(tts.codec, "checkpoint_sha256", None),
                        "voice": voice, "seed": clip_seed, "payload": payload, "key": key.key_id,
                        "scheme": scheme.to_dict(), "text": first, "target": target, "v": 1,
-                       **({} if top_p is None else {"top_p": top_p})}
+                       **({} if top_p is None else {"top_p": top_p}), **_rendering(tts.codec)}
         wm_id, nw_id = f"wm-{i:03d}", f"nowm-{i:03d}"
         r_wm = _hash({**recipe_base, "watermark": True})
         r_nw = _hash({**recipe_base, "watermark": False})
