@@ -315,17 +315,17 @@ def test_delta_marks_the_clips_with_another_strength_and_is_part_of_their_recipe
     tts = RecordingTTS()
     out = use_fakes(monkeypatch, tmp_path, tts)
     base = _tiny_robustness_args(out, fake_corpus, clips=2)
-    res = CliRunner().invoke(main, [*base, "--delta", "3"])
+    res = CliRunner().invoke(main, [*base, "--delta", "3.5"])
     assert res.exit_code == 0, res.output
-    assert tts.deltas == [3.0, 3.0]
+    assert tts.deltas == [3.5, 3.5]
     r = json.loads((out / "results.json").read_text())
-    assert r["settings"]["delta"] == 3.0
-    assert "green-list bias delta 3 instead of the product's" in (out / "report.md").read_text()
+    assert r["settings"]["delta"] == 3.5
+    assert "green-list bias delta 3.5 instead of the product's" in (out / "report.md").read_text()
 
-    # Another strength does not reuse the marked clips (or their twins) made at delta 3.
+    # Another strength does not reuse the marked clips (or their twins) made at delta 3.5.
     res = CliRunner().invoke(main, [*base, "--delta", "2"])
     assert res.exit_code == 0, res.output
-    assert tts.deltas == [3.0, 3.0, 2.0, 2.0]
+    assert tts.deltas == [3.5, 3.5, 2.0, 2.0]
     r = json.loads((out / "results.json").read_text())
     assert r["timing"]["clips_made"] == 4 and r["settings"]["delta"] == 2.0
 
@@ -381,8 +381,8 @@ def test_scheme_with_strength_changes_only_the_biases():
 
     base = Scheme(PRODUCT_CONFIG, ClusterMap.identity(1024), 0)
     assert base.with_strength() is base
-    weaker = base.with_strength(delta=3.0)
-    assert weaker.config.delta == 3.0 and weaker.config.payload_delta == PRODUCT_CONFIG.payload_delta
+    weaker = base.with_strength(delta=2.0)
+    assert weaker.config.delta == 2.0 and weaker.config.payload_delta == PRODUCT_CONFIG.payload_delta
     assert weaker.cluster_map is base.cluster_map and weaker.codebook == 0
     assert weaker.config.gamma == PRODUCT_CONFIG.gamma
     assert base.with_strength(payload_delta=0.0).config.delta == PRODUCT_CONFIG.delta
