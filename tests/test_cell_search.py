@@ -129,12 +129,10 @@ def test_checkpoints_saved_before_the_margin_take_the_default(model, tmp_path):
 
 
 def test_the_margin_is_part_of_an_evaluation_clips_recipe(model):
+    from synth.compact_codec import CompactCodec
     from verify.eval_clips import _rendering
 
-    class Codec:
-        def __init__(self, m):
-            self.model = m
-
-    assert _rendering(Codec(model)) == {"cell_margin": model.config.cell_margin}
+    assert _rendering(CompactCodec(model)) == {"cell_margin": model.config.cell_margin}
     plain = CompactCodecModel(replace(model.config, cell_margin=0.0))
-    assert _rendering(Codec(plain)) == {}
+    assert _rendering(CompactCodec(plain)) == {}
+    assert _rendering(object()) == {}  # a codec that says nothing of its rendering

@@ -64,9 +64,10 @@ def _hash(obj) -> str:
 
 
 def _rendering(codec) -> dict:
-    """How the codec renders codes, where it is not the plain decode: part of a clip's recipe
-    (only a margin above 0 enters, so caches made before rendering margins stay valid)."""
-    margin = getattr(getattr(getattr(codec, "model", None), "config", None), "cell_margin", 0)
+    """How the codec renders codes where it is not the plain decode (`codec info`'s
+    cell_margin): part of the recipe of every clip it decodes. Only a margin above 0
+    enters, so caches made before codecs had one stay valid."""
+    margin = codec.info().get("cell_margin") if hasattr(codec, "info") else None
     return {"cell_margin": margin} if margin else {}
 
 
@@ -312,7 +313,8 @@ def build_speech_clips(n: int, need_seconds: float, cache: ClipCache, codec, cor
         else:
             pieces = src.plan(voice, target)
         recipe = _hash({"kind": kind, "voice": voice, "pieces": [(p[0], p[1]) for p in pieces],
-                        "codec": codec_id if kind == "codec-roundtrip" else None, "target": target, "v": 1})
+                        "codec": codec_id if kind == "codec-roundtrip" else None, "target": target, "v": 1,
+                        **(_rendering(codec) if kind == "codec-roundtrip" else {})})
         got = cache.get(cid, recipe)
         if got is None:
             wav = human[cid].wav if cid in human else src.render(voice, pieces, target)
