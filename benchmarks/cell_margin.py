@@ -128,8 +128,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     margins = [float(m) for m in args.margins.split(",")]
     codec = load_codec("compact-16k", args.codec_checkpoint)
-    verifier = load_codec("compact-16k", args.codec_checkpoint, verifier=True)
-    verifier.model = codec.model  # one model, so the margin set below is the verifier's too
+    verifier = load_codec("compact-16k", args.codec_checkpoint, verifier=True)  # it only reads
     verifier = verifier if verifier.info().get("verifier_encoder") else None
     utts = read_corpus(args.corpus, "eval")
     groups = {"seen voices": [u for u in utts if u.speaker not in HELD_OUT_VOICES][: args.clips],

@@ -12,14 +12,15 @@ against 0.83 of the rest there; the keeps rise with the margin by which q wins i
 wins its cell by less than `margin` (in codebook 1's logits, minus squared distances in its
 view): a beam over the stages scores each partial sum by its squared error to the target
 plus a hinge on the margin, and a frame takes the result only where it wins by more than
-the codes it was given. The compact codec renders every decode this way (target: the given
-codes' own q; `CompactConfig.cell_margin`). Measured (benchmarks/cell_margin.py,
+with the codes it was given. The search stays near the given codes' own q (the squared
+error term), so what is spoken changes no more than it must. The compact codec renders
+every decode this way (`CompactConfig.cell_margin`). Measured (benchmarks/cell_margin.py,
 benchmarks/results/cell-margin/): on the shipped codec at margin 1.0 (times the median
 squared distance between neighbouring codewords) codebook-1 agreement through the
 verifier encoder rises from 0.81 / 0.75 to 0.95 / 0.96 with STOI and PESQ within 0.005, and
 the verifier's pair agreement with TTS-sampled codes from 0.64 to 0.81.
 
-Shapes: target [N, D] frames; codes [K, N]; returns codes [K, N].
+Shapes: codes [K, N] for N frames; returns codes [K, N].
 """
 from __future__ import annotations
 
@@ -71,27 +72,28 @@ class _Rivals:
 
 
 @torch.no_grad()
-def keep_cell(codebooks, target: torch.Tensor, codes: torch.Tensor, margin: float, beam: int = 8,
-              candidates: int = 8, rivals: int = 16) -> torch.Tensor:
+def keep_cell(codebooks, codes: torch.Tensor, margin: float, beam: int = 8, candidates: int = 8,
+              rivals: int = 16) -> torch.Tensor:
     """Codes [K, N] (codebook 1 unchanged) whose quantised frames win codebook 1's cell by
-    `margin` where the search finds such codes; elsewhere the better of greedy and search.
+    `margin` where the search finds such codes near the given codes' own quantised frames;
+    elsewhere the given codes.
 
-    codebooks: the residual VQ's stages, codebook 1 first (a KeyedCodebook: `logits`,
-    `view`, `keys`, `first_key`); target [N, D]: the frames the codes should reproduce.
+    codebooks: the residual VQ's stages, codebook 1 first (`logits`, `view`, `key_vectors`,
+    `first_key`, `gate`: StableCodebook, KeyedCodebook).
     """
     if margin <= 0:
         raise ValueError(f"margin must be above 0, got {margin}")
-    if codes.shape[1] != target.shape[0]:
-        raise ValueError(f"codes {list(codes.shape)} and target {list(target.shape)} disagree on frames")
+    if codes.shape[0] != len(codebooks):
+        raise ValueError(f"codes {list(codes.shape)} need one row per codebook ({len(codebooks)})")
     cb1 = codebooks[0]
     code = codes[0]
-    greedy = sum(cb.embed[c] for cb, c in zip(codebooks, codes, strict=True))
-    start = cell_margin(cb1, greedy, code)
+    given = sum(cb.embed[c] for cb, c in zip(codebooks, codes, strict=True))  # [N, D]
+    start = cell_margin(cb1, given, code)
     # gated frames are decided by loudness, not by a key's cell: leave them
     idx = ((code >= cb1.first_key) & (start < margin)).nonzero()[:, 0]
     if len(idx) == 0 or len(codebooks) == 1:
         return codes
-    t, k = target[idx], code[idx]
+    t, k = given[idx], code[idx]
     n, d = t.shape
     rival_margin = _Rivals(cb1, t, k, rivals)
 

@@ -275,6 +275,7 @@ class CompactCodecModel(nn.Module):
     def __init__(self, config: CompactConfig = CompactConfig()) -> None:
         super().__init__()
         self.config = config
+        self._spacing: tuple[tuple, float] | None = None  # codebook 1's key spacing, for cell_margin()
         self.encoder = self.make_encoder()
         if config.decoder == "istft":
             self.decoder: nn.Module = ISTFTDecoder(config.dimension, config.hop_length)
@@ -365,10 +366,7 @@ class CompactCodecModel(nn.Module):
         k, b, t = codes.shape
         if not margin or k == 1:
             return codes
-        with torch.no_grad():
-            target = self.quantizer.decode(codes).transpose(1, 2).reshape(b * t, -1)
-            kept = keep_cell(self.codebooks[:k], target, codes.reshape(k, b * t), margin)
-        return kept.reshape(k, b, t)
+        return keep_cell(self.codebooks[:k], codes.reshape(k, b * t), margin).reshape(k, b, t)
 
     def cell_margin(self) -> float:
         """`config.cell_margin` in codebook 1's logit units: times the median squared
@@ -377,7 +375,7 @@ class CompactCodecModel(nn.Module):
             return 0.0
         keys = self.codebooks[0].key_vectors
         ident = (keys.data_ptr(), keys._version)
-        if getattr(self, "_spacing", (None,))[0] != ident:
+        if self._spacing is None or self._spacing[0] != ident:
             self._spacing = (ident, key_spacing(self.codebooks[0]))
         return self.config.cell_margin * self._spacing[1]
 

@@ -40,7 +40,7 @@ def test_the_search_keeps_codebook_one_and_widens_every_frames_margin():
     books, x = _stack()
     greedy = _greedy(books, x)
     margin = 0.5 * key_spacing(books[0])
-    kept = keep_cell(books, x, greedy, margin)
+    kept = keep_cell(books, greedy, margin)
     assert torch.equal(kept[0], greedy[0])
     before = cell_margin(books[0], _quantised(books, greedy), greedy[0])
     after = cell_margin(books[0], _quantised(books, kept), kept[0])
@@ -60,9 +60,9 @@ def test_bad_margins_and_mismatched_shapes_are_refused():
     books, x = _stack(stages=2)
     codes = _greedy(books, x)
     with pytest.raises(ValueError, match="margin must be above 0"):
-        keep_cell(books, x, codes, 0.0)
-    with pytest.raises(ValueError, match="disagree on frames"):
-        keep_cell(books, x[:10], codes, 1.0)
+        keep_cell(books, codes, 0.0)
+    with pytest.raises(ValueError, match="one row per codebook"):
+        keep_cell(books, codes[:1], 1.0)
     with pytest.raises(ValueError, match="cell_margin must be 0"):
         CompactCodecModel(CompactConfig(cell_margin=-1.0))
 
@@ -80,7 +80,7 @@ def test_gated_frames_are_left_to_the_gate():
     cb2.kmeans_init_(frames - cb1.embed[cb1.quantize(frames)])
     first = cb1.quantize(frames)
     codes = torch.stack([first, cb2.logits(frames - cb1.embed[first]).argmax(-1)])
-    kept = keep_cell([cb1, cb2], frames, codes, 0.5 * key_spacing(cb1))
+    kept = keep_cell([cb1, cb2], codes, 0.5 * key_spacing(cb1))
     silent = codes[0] == KeyedCodebook.SILENCE
     assert bool(silent[300:].all()) and torch.equal(kept[:, silent], codes[:, silent])
     assert torch.equal(kept[0], codes[0])
