@@ -126,7 +126,12 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
-    margins = [float(m) for m in args.margins.split(",")]
+    try:
+        margins = [float(m) for m in args.margins.split(",")]
+    except ValueError:
+        ap.error(f"--margins takes numbers separated by commas, got {args.margins!r}")
+    if any(m < 0 for m in margins):
+        ap.error("--margins must be 0 or above")
     codec = load_codec("compact-16k", args.codec_checkpoint)
     verifier = load_codec("compact-16k", args.codec_checkpoint, verifier=True)  # it only reads
     verifier = verifier if verifier.info().get("verifier_encoder") else None

@@ -127,6 +127,8 @@ def main() -> None:
                     help="render with this margin instead of the codec's own (0: the codes as given; "
                          "synth/cell_search.py)")
     args = ap.parse_args()
+    if args.cell_margin is not None and args.cell_margin < 0:
+        ap.error("--cell-margin must be 0 or above")
     torch.set_num_threads(args.threads)
     codec = load_codec("compact-16k", args.codec_checkpoint)
     if args.cell_margin is not None:
