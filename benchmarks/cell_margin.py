@@ -9,8 +9,8 @@ the share of frames whose rendered quantised frame lies in its codebook-1 cell, 
 (||z - q||^2 / ||z||^2 against the encoder's frame z), decode -> re-encode agreement of
 codebook 1 with the codec's own encoder and with its verifier encoder (where one is
 shipped beside the checkpoint), the latter's (else the former's) split by frames rendered
-in / out of their cell, STOI
-and PESQ-WB, and decode speed on that speech (the search runs when rendering). Then,
+in / out of their cell, STOI and PESQ-WB, and decode speed on that speech (the search
+runs when rendering). Then,
 where a TTS samples this codec's tokens (the shipped one for the shipped codec, or
 --tts), watermarked ~5 s TTS clips rendered at each margin: pair agreement (this frame
 and the one before both right) of the verifier's reading with the sampled codes, clean
