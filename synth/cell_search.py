@@ -10,10 +10,10 @@ against 0.83 of the rest there; the keeps rise with the margin by which q wins i
 
 `keep_cell` leaves codebook 1 as it is and re-searches stages 2..K for the frames whose q
 wins its cell by less than `margin` (in codebook 1's logits, minus squared distances in its
-view): a beam over the stages scores each partial sum by its squared error to the target
-plus a hinge on the margin, and a frame takes the result only where it wins by more than
-with the codes it was given. The search stays near the given codes' own q (the squared
-error term), so what is spoken changes no more than it must. The compact codec renders
+view): a beam over the stages scores each partial sum by its squared error to the given
+codes' q plus a hinge on the margin, and a frame takes the result only where it wins by
+more than the given codes did. Through the error term the search stays near the given q,
+so what is spoken changes no more than it must. The compact codec renders
 every decode this way (`CompactConfig.cell_margin`). Measured (benchmarks/cell_margin.py,
 benchmarks/results/cell-margin/): on the shipped codec at margin 1.0 (times the median
 squared distance between neighbouring codewords) codebook-1 agreement through the
@@ -48,7 +48,7 @@ class _Rivals:
     what the beam scores, 64x cheaper than every key; the result is checked on all."""
 
     def __init__(self, codebook, target: torch.Tensor, code: torch.Tensor, n: int) -> None:
-        self.cb, self.code = codebook, code
+        self.cb = codebook
         logits = codebook.logits(target).scatter(1, code[:, None], -float("inf"))
         first = codebook.first_key
         rivals = logits[:, first:].topk(min(n, logits.shape[1] - first - 1), -1).indices + first
